@@ -1,0 +1,43 @@
+"""Context of the job or request running in the current thread.
+
+The correlation id follows work from an HTTP request into the jobs it
+enqueues, and from a job into the jobs that it enqueues in turn.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Identity of the job that the current worker thread runs."""
+
+    job_id: str
+    actor: str
+    queue: str
+    attempt: int
+    correlation_id: str
+    user_id: str | None = None
+
+
+current_job: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
+    "current_job", default=None
+)
+current_correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_correlation_id", default=None
+)
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def get_correlation_id() -> str | None:
+    """Return the correlation id of the running request or job, if any."""
+    job = current_job.get()
+    if job is not None:
+        return job.correlation_id
+    return current_correlation_id.get()

@@ -1,0 +1,54 @@
+"""The job envelope: the fields every job carries beside its payload."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: The message option under which the envelope travels.
+ENVELOPE_OPTION = "envelope"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class JobEnvelope(BaseModel):
+    """Identity and tracing fields of one job.
+
+    ``idempotency_key`` defaults to the job id, so that a redelivered message
+    is still recognised even when the caller gave no key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    idempotency_key: str = Field(min_length=1, max_length=255)
+    correlation_id: str = Field(min_length=1, max_length=128)
+    user_id: str | None = Field(default=None, max_length=128)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=_utcnow)
+
+    def to_option(self) -> dict[str, Any]:
+        """Return the envelope as a JSON-safe dict for the message options."""
+        from queueadmin.encoding import encode_value
+
+        data = self.model_dump(mode="python")
+        data["metadata"] = encode_value(self.metadata, "metadata")
+        data["created_at"] = self.created_at.isoformat()
+        return data
+
+    @classmethod
+    def from_option(cls, data: dict[str, Any]) -> JobEnvelope:
+        from queueadmin.encoding import decode_value
+
+        return cls.model_validate({**data, "metadata": decode_value(data.get("metadata", {}))})
+
+
+def get_envelope(message: Any) -> JobEnvelope | None:
+    """Return the envelope of a Dramatiq message, or None for a bare message."""
+    data = message.options.get(ENVELOPE_OPTION)
+    if data is None:
+        return None
+    return JobEnvelope.from_option(data)

@@ -1,0 +1,1 @@
+"""Dramatiq middleware of the project, listed in ``DRAMATIQ_BROKER``."""
