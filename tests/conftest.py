@@ -1,0 +1,67 @@
+"""Fixtures shared by the whole suite: Redis clean-up and real workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import dramatiq
+import pytest
+import redis
+from django.conf import settings
+
+from tests.workers import WorkerProcess, start_worker
+
+
+def _namespace_keys(client: redis.Redis) -> list[bytes]:
+    return list(client.scan_iter(match=f"{settings.QUEUE_REDIS_NAMESPACE}:*", count=1000))
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    # Only keys under this session's namespace are removed.
+    keys = _namespace_keys(client)
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_embedded_redis() -> Iterator[None]:
+    yield
+    server = settings.EMBEDDED_REDIS
+    if server is not None and server.started_here:
+        server.stop()
+
+
+@pytest.fixture
+def broker(redis_client: redis.Redis) -> Iterator[dramatiq.Broker]:
+    """The project's Redis broker, with this session's keys emptied after the test."""
+    yield dramatiq.get_broker()
+    keys = _namespace_keys(redis_client)
+    if keys:
+        redis_client.delete(*keys)
+
+
+@pytest.fixture
+def worker_factory(
+    broker: dramatiq.Broker, transactional_db: None
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real worker processes; each is stopped when the test ends."""
+    started: list[WorkerProcess] = []
+
+    def factory(*args, **kwargs) -> WorkerProcess:
+        worker = start_worker(*args, **kwargs)
+        started.append(worker)
+        return worker
+
+    yield factory
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def worker(worker_factory: Callable[..., WorkerProcess]) -> WorkerProcess:
+    """One worker process serving every queue."""
+    return worker_factory()
