@@ -22,14 +22,14 @@ REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 
 
 class ConfigurationError(ImproperlyConfigured):
-    """Raised when an environment variable holds a value the project rejects."""
+    """Raised when an environment variable has a value the project rejects."""
 
 
 class Environment(BaseSettings):
     """Validated environment variables, with their defaults.
 
-    Each field's description says what values are allowed; it is quoted in the
-    error raised for a bad value.
+    Each field's description lists the allowed values, and the error raised for
+    a bad value quotes it.
     """
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")

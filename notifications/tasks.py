@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 def send_email(job: EmailJob) -> str:
     """Render the template and send one email to ``job.to``.
 
-    A retry after a failed send may deliver a second copy only when the
-    server accepted the message but the connection broke before it said so.
+    A retry after a failed send delivers a second copy only when the server
+    accepted the message but the connection broke before its reply arrived.
     """
     message = build_email(str(job.to), job.template, job.context)
     message.send(fail_silently=False)
