@@ -240,3 +240,7 @@ SMS_SIGN_NAME = env.sms_sign_name
 SMS_TEMPLATES = dict(
     pair.split("=", 1) for pair in env.sms_templates.split(",") if pair
 )
+
+# httpx logs each request URL at INFO, and download URLs carry signatures.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
+LOGGING["loggers"]["httpcore"] = {"level": "WARNING"}
