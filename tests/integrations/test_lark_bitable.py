@@ -251,3 +251,35 @@ def test_workflow_records_skip_when_not_configured(settings, broker, django_capt
     assert state.status == SyncStatus.SKIPPED
     assert "not configured" in state.detail
     assert not JobRecord.objects.filter(actor="sync_lark_bitable").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workflow_syncs_analysis_through_worker(worker_factory, lark, httpserver):
+    from meetings.services import submit_transcript
+
+    worker_factory(
+        threads=2,
+        LARK_BASE_URL=httpserver.url_for("/").rstrip("/"),
+        LARK_APP_ID="cli_test",
+        LARK_APP_SECRET="lark-secret",
+        LARK_BITABLE_APP_TOKEN=APP_TOKEN,
+        LARK_BITABLE_TABLE_ID=TABLE_ID,
+    )
+    transcript = b"Alice: The roadmap needs a budget.\nBob: The budget is ready for the roadmap.\n"
+
+    submission = submit_transcript(content=transcript, filename="plan.txt", title="Planning")
+
+    from tests.helpers import wait_until
+
+    state = wait_until(
+        lambda: ExternalSync.objects.filter(
+            meeting=submission.meeting, status=SyncStatus.SYNCED
+        ).first(),
+        timeout=90,
+    )
+    fields = lark.records[state.external_id]
+    assert fields["Title"] == "Planning"
+    assert fields["Meeting ID"] == str(submission.meeting.pk)
+    assert sorted(fields["Speakers"].split(", ")) == ["Alice", "Bob"]
+    assert fields["Word count"] > 0
+    assert lark.tokens_issued == 1
