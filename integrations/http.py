@@ -40,7 +40,7 @@ def get_timeout() -> httpx.Timeout:
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> int | None:
     """Return a ``Retry-After`` header in milliseconds, or None when absent or invalid.
 
-    The header holds either delay seconds or an HTTP date (RFC 9110, 10.2.3).
+    The header contains either delay seconds or an HTTP date (RFC 9110, 10.2.3).
     """
     if not value:
         return None
@@ -156,7 +156,7 @@ class ServiceClient:
 
         Raises:
           RecoverableError: a timeout, a connection error, HTTP 429 or 5xx.
-          UnrecoverableError: another 4xx reply.
+          ProviderRejectedError: another 4xx reply, when ``check_status`` is true.
         """
         request = self.http.build_request(
             method, path, params=params, json=json, content=content, headers=headers

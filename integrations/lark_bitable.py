@@ -3,7 +3,7 @@
 The app authenticates with a ``tenant_access_token`` from
 ``POST /open-apis/auth/v3/tenant_access_token/internal``, which lives
 ``expire`` seconds (at most 2 hours). The token is kept in Django's default
-cache until ``TOKEN_REFRESH_MARGIN_SECONDS`` before it expires. Lark answers
+cache until ``TOKEN_REFRESH_MARGIN_SECONDS`` before it expires. Lark returns
 most errors with a JSON body ``{"code": <non-zero>, "msg": ...}``, sometimes
 with HTTP 200.
 """

@@ -22,8 +22,8 @@ class ExternalSync(models.Model):
     """One meeting's row in an external service, such as its Lark Bitable record.
 
     ``external_id`` is the service's id of the row (a Bitable ``record_id``), so
-    a later sync updates that row instead of adding another. ``detail`` says
-    why the sync was skipped or failed.
+    a later sync updates that row instead of adding another. ``detail`` is
+    the reason the sync was skipped or failed.
     """
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="external_syncs")

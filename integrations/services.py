@@ -3,9 +3,9 @@
 Each function validates its arguments, enqueues one job on the
 ``external_api`` queue (after the commit inside ``transaction.atomic()``) and
 returns the job id. Invalid arguments raise ``InvalidPayloadError`` naming
-the field, and nothing is enqueued then. What a failed job leaves behind is
-stated per function; a failed job is retried for passing faults and
-dead-lettered at once when the provider rejects the request.
+the field, and nothing is enqueued then. Each function states what a failed
+job leaves behind. A job is retried after a passing fault and dead-lettered
+at once when the provider rejects the request.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 Requests are signed with TC3-HMAC-SHA256 as the Tencent Cloud API page
 "签名方法 v3" describes (https://cloud.tencent.com/document/product/215/36792,
-section "TC3-HMAC-SHA256 签名方法"): a canonical request of
-method, URI "/", empty query, the signed headers ``content-type``, ``host``
-and ``x-tc-action`` (lower-case values) and the SHA-256 of the body is hashed
-into a string to sign with the credential scope ``<date>/sms/tc3_request``.
-The signing key is derived by HMAC-SHA256 from ``"TC3" + SecretKey`` over the
-UTC date, the service and ``tc3_request``.
+section "TC3-HMAC-SHA256 签名方法"). The canonical request joins the method,
+the URI "/", an empty query, the signed headers ``content-type``, ``host`` and
+``x-tc-action`` (with lower-case values) and the SHA-256 of the body. Its
+hash goes into a string to sign with the scope ``<date>/sms/tc3_request``.
+The signing key is HMAC-SHA256 applied in turn from ``"TC3" + SecretKey``
+over the UTC date, the service and ``tc3_request``.
 
 Tencent Cloud answers errors with HTTP 200 and ``Response.Error``, and reports
 each number's outcome in ``Response.SendStatusSet``.

@@ -33,7 +33,7 @@ CHUNK_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class StoredRecording:
-    """Where a recording was stored, with its size and checksum."""
+    """The stored location of a recording, with its size and checksum."""
 
     location: str
     size_bytes: int
@@ -78,7 +78,7 @@ def upload_recording(
     """Download ``file_url`` into the recording storage and record it on the meeting.
 
     Sets the meeting's ``recording_location``, ``recording_sha256`` and
-    ``recording_size_bytes``. A meeting that already holds a recording with the
+    ``recording_size_bytes``. A meeting that already has a recording with the
     same checksum keeps it, and the download is discarded.
 
     Raises:
@@ -166,7 +166,7 @@ def _store(
 ) -> StoredRecording:
     meeting = Meeting.objects.get(pk=meeting_id)
     if meeting.recording_sha256 == sha256 and meeting.recording_location:
-        logger.info("Meeting %s already holds recording %s; kept it.", meeting_id, sha256)
+        logger.info("Meeting %s already has recording %s; the download is discarded.", meeting_id, sha256)
         return StoredRecording(meeting.recording_location, size, sha256)
 
     safe_name = PurePosixPath(recording.name).name or "recording"

@@ -40,7 +40,7 @@ def upload_recording(job: UploadRecordingJob) -> str:
     """Download a recording into storage and record it on the meeting.
 
     Safe to retry: only a complete download is stored, and a meeting that
-    already holds the same file keeps it. A failure leaves no stored file.
+    already has the same file keeps it. A failure leaves no stored file.
     Returns the stored location.
     """
     stored = storage.upload_recording(

@@ -180,6 +180,8 @@ def transcript_to_text(minutes: dict[str, Any]) -> str:
             for sentence in paragraph.get("sentences") or []
             for word in sentence.get("words") or []
         ]
+        # NOTE: words are joined as given. The documentation's examples are Chinese,
+        # where words carry no spaces; English spacing in real replies is unverified.
         text = "".join(words).strip()
         if text:
             lines.append(f"{speaker}: {text}")

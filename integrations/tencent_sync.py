@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class SyncReport:
-    """What one sync created and enqueued."""
+    """Counts of the meetings and the job ids of one sync run."""
 
     meetings_created: int = 0
     meetings_updated: int = 0

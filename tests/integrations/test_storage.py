@@ -180,7 +180,7 @@ def test_download_streams_without_holding_file(httpserver):
         tracemalloc.stop()
 
     assert stored.size_bytes == len(data)
-    # The server side of this test holds the file, so compare with a margin.
+    # The server side of this test keeps the file in memory, so compare with a margin.
     assert peak < len(data) * 1.5 + 8 * MEGABYTE
 
 

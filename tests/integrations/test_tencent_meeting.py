@@ -45,7 +45,7 @@ def expected_signature(request: Request) -> str:
 
 
 class FakeTencentMeeting:
-    """Answers the record list, addresses and transcript endpoints like the real API."""
+    """Serve the record list, addresses and transcript endpoints like the real API."""
 
     def __init__(self, file_url: str) -> None:
         self.file_url = file_url

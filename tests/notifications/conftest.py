@@ -1,4 +1,4 @@
-"""A real SMTP server (aiosmtpd) on 127.0.0.1 that can answer with chosen replies."""
+"""A real SMTP server (aiosmtpd) on 127.0.0.1 that can reply with chosen codes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aiosmtpd.controller import Controller
 
 
 class RecordingHandler:
-    """Store each accepted message; answer DATA with queued replies first."""
+    """Store each accepted message, replying to DATA with queued replies first."""
 
     def __init__(self) -> None:
         self.messages: list[bytes] = []
