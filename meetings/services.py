@@ -100,7 +100,9 @@ def submit_transcript(
 def add_process_job(meeting_id: int, *, user_id: int | str | None = None) -> str:
     """Enqueue the processing of a stored meeting; return the job id.
 
-    Processing is followed by the analysis and the attendee notification.
+    Processing is followed by the analysis and the attendee notification. A
+    failed job keeps the stored upload and the earlier utterances, and a
+    transcript that cannot be parsed marks the meeting failed with the reason.
     """
     from meetings.tasks import process_meeting
 

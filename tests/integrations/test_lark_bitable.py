@@ -283,3 +283,14 @@ def test_workflow_syncs_analysis_through_worker(worker_factory, lark, httpserver
     assert sorted(fields["Speakers"].split(", ")) == ["Alice", "Bob"]
     assert fields["Word count"] > 0
     assert lark.tokens_issued == 1
+
+
+def test_app_secret_and_token_not_logged(lark, caplog):
+    caplog.set_level("DEBUG")
+
+    with LarkBitableClient() as client:
+        client.create_record({"Title": "A"})
+
+    assert caplog.records
+    assert "lark-secret" not in caplog.text
+    assert "t-token-1" not in caplog.text

@@ -184,3 +184,18 @@ def test_send_sms_job_through_worker(worker_factory, sms_server, httpserver):
     )
     assert record.result_summary == "'2640:1234567890'"
     assert sms_server.bodies[0]["TemplateParamSet"] == ["482913"]
+
+
+def test_secrets_not_logged(sms_server, settings, caplog):
+    caplog.set_level("DEBUG")
+
+    with TencentSmsClient() as client:
+        client.send_sms("+8613800000000", "1234567", ["482913"])
+        settings.SMS_SECRET_KEY = "another-secret-key"
+        with pytest.raises(ProviderRejectedError):
+            client.send_sms("+8613800000000", "1234567", ["482913"])
+
+    assert caplog.records
+    assert SECRET_KEY not in caplog.text
+    assert "another-secret-key" not in caplog.text
+    assert "Authorization" not in caplog.text
