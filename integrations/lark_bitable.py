@@ -128,7 +128,9 @@ class LarkBitableClient(ServiceClient):
             if code == "0" and response.status_code < 400:
                 return response.json()
             if authenticated and attempt == 1 and code in TOKEN_ERROR_CODES:
-                logger.info("Lark rejected the cached tenant access token (%s); fetching another.", code)
+                logger.info(
+                    "Lark rejected the cached tenant access token (%s); fetching another.", code
+                )
                 cache.delete(_token_cache_key())
                 continue
             _raise_for_code(response.status_code, code, message)
@@ -154,7 +156,8 @@ class LarkBitableClient(ServiceClient):
         record_ids: list[str] = []
         for chunk in _chunks(rows):
             records = [{"fields": fields} for fields in chunk]
-            body = self._call("POST", f"{self.records_path}/batch_create", json={"records": records})
+            path = f"{self.records_path}/batch_create"
+            body = self._call("POST", path, json={"records": records})
             record_ids.extend(record["record_id"] for record in body["data"]["records"])
         return record_ids
 

@@ -166,7 +166,9 @@ def _store(
 ) -> StoredRecording:
     meeting = Meeting.objects.get(pk=meeting_id)
     if meeting.recording_sha256 == sha256 and meeting.recording_location:
-        logger.info("Meeting %s already has recording %s; the download is discarded.", meeting_id, sha256)
+        logger.info(
+            "Meeting %s already has recording %s; the download is discarded.", meeting_id, sha256
+        )
         return StoredRecording(meeting.recording_location, size, sha256)
 
     safe_name = PurePosixPath(recording.name).name or "recording"

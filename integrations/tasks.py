@@ -95,6 +95,10 @@ def send_sms(job: SmsJob) -> str:
         serial_no = client.send_sms(job.phone_number, template_id, job.params)
     # Only the last digits of the number are logged.
     logger.info(
-        "Job %s: sent SMS %s to …%s (%s).", _job_id(), job.template, job.phone_number[-4:], serial_no
+        "Job %s: sent SMS %s to …%s (%s).",
+        _job_id(),
+        job.template,
+        job.phone_number[-4:],
+        serial_no,
     )
     return serial_no

@@ -24,7 +24,9 @@ def classify_smtp_error(exc: BaseException) -> JobError | None:
         replies = {
             address: (code, _reply_text(text)) for address, (code, text) in exc.recipients.items()
         }
-        details = "; ".join(f"{address}: {code} {text}" for address, (code, text) in replies.items())
+        details = "; ".join(
+            f"{address}: {code} {text}" for address, (code, text) in replies.items()
+        )
         message = f"SMTP server refused the recipients: {details}"
         if all(400 <= code < 500 for code, _ in replies.values()):
             return RecoverableError(message)

@@ -46,7 +46,8 @@ class FakeLark:
 
     def records_api(self, request: Request) -> Response:
         self.calls.append((request.method, request.path, request.get_json(silent=True)))
-        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.valid_tokens:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.valid_tokens:
             return _json({"code": 99991663, "msg": "Invalid access token for authorization."}, 400)
         if self.fail_next:
             return self.fail_next.pop(0)
@@ -240,7 +241,9 @@ def test_workflow_enqueues_sync_when_configured(lark, broker, django_capture_on_
 
 
 @pytest.mark.django_db
-def test_workflow_records_skip_when_not_configured(settings, broker, django_capture_on_commit_callbacks):
+def test_workflow_records_skip_when_not_configured(
+    settings, broker, django_capture_on_commit_callbacks
+):
     settings.LARK_APP_ID = ""
     meeting = _analysed_meeting()
 

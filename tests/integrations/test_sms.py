@@ -84,7 +84,8 @@ class FakeSms:
         if abs(int(headers["X-TC-Timestamp"]) - time.time()) > 300:
             return ("AuthFailure.SignatureExpire", "expired")
         if headers.get("Authorization") != expected_authorization(request):
-            return ("AuthFailure.SignatureFailure", "The provided credentials could not be validated.")
+            message = "The provided credentials could not be validated."
+            return ("AuthFailure.SignatureFailure", message)
         return None
 
 
@@ -135,7 +136,11 @@ def test_wrong_key_rejected_with_code(sms_server, settings):
 
 def test_number_outcome_checked(sms_server):
     sms_server.replies.append(
-        {"SendStatusSet": [{"Code": "InvalidParameterValue.IncorrectPhoneNumber", "Message": "bad"}]}
+        {
+            "SendStatusSet": [
+                {"Code": "InvalidParameterValue.IncorrectPhoneNumber", "Message": "bad"}
+            ]
+        }
     )
 
     with TencentSmsClient() as client:
@@ -153,7 +158,9 @@ def test_rate_limit_recoverable(sms_server):
             client.send_sms("+8613800000000", "1234567", [])
 
 
-@pytest.mark.parametrize("number", ["13800000000", "+08613800000000", "+86 138 0000 0000", "+1234567890123456"])
+@pytest.mark.parametrize(
+    "number", ["13800000000", "+08613800000000", "+86 138 0000 0000", "+1234567890123456"]
+)
 def test_non_e164_number_rejected_at_enqueue(number, sms_server):
     with pytest.raises(InvalidPayloadError, match="phone_number"):
         services.send_sms(number, "verification", ["1"])

@@ -161,7 +161,8 @@ def test_stalling_server_ends_at_time_limit(worker_factory, stalling_server, mee
     assert _partial_files() == []
 
     # The one worker thread is still alive and takes the next job.
-    second = add_upload_recording_job(stalling_server.url_for("/small.mp4"), "small.mp4", meeting.pk)
+    small_url = stalling_server.url_for("/small.mp4")
+    second = add_upload_recording_job(small_url, "small.mp4", meeting.pk)
     assert _finished(second).status == JobStatus.SUCCEEDED
     assert worker.is_running()
 

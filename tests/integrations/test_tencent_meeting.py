@@ -59,14 +59,19 @@ class FakeTencentMeeting:
                     _record("m-200", "rec-200", "Still transcoding", state=2),
                 ],
             },
-            2: {"total_count": 3, "total_page": 2, "record_meetings": [_record("m-300", "rec-300", "Retro", 3)]},
+            2: {
+                "total_count": 3,
+                "total_page": 2,
+                "record_meetings": [_record("m-300", "rec-300", "Retro", state=3)],
+            },
         }
 
     def __call__(self, request: Request) -> Response:
         self.requests.append(request)
         problem = self._check(request)
         if problem:
-            body = {"error_info": {"error_code": 190303, "new_error_code": 200190303, "message": problem}}
+            info = {"error_code": 190303, "new_error_code": 200190303, "message": problem}
+            body = {"error_info": info}
             return Response(json.dumps(body), status=401, content_type="application/json")
         if request.path == "/v1/corp/records":
             return _json(self.pages[int(request.args["page"])])
@@ -85,7 +90,13 @@ class FakeTencentMeeting:
     def _check(self, request: Request) -> str:
         if request.method != "GET":
             return f"unexpected method {request.method}"
-        for name, value in (("X-TC-Key", SECRET_ID), ("AppId", APP_ID), ("SdkId", SDK_ID), ("X-TC-Registered", "1")):
+        expected_headers = {
+            "X-TC-Key": SECRET_ID,
+            "AppId": APP_ID,
+            "SdkId": SDK_ID,
+            "X-TC-Registered": "1",
+        }
+        for name, value in expected_headers.items():
             if request.headers.get(name) != value:
                 return f"header {name} is {request.headers.get(name)!r}"
         if abs(int(request.headers["X-TC-Timestamp"]) - time.time()) > 300:
@@ -94,7 +105,8 @@ class FakeTencentMeeting:
             return "nonce is not a positive integer"
         if request.headers.get("X-TC-Signature") != expected_signature(request):
             return "signature failed"
-        if request.args.get("operator_id") != "admin" or request.args.get("operator_id_type") != "1":
+        operator = (request.args.get("operator_id"), request.args.get("operator_id_type"))
+        if operator != ("admin", "1"):
             return "operator missing"
         return ""
 
@@ -116,8 +128,14 @@ def _minutes(meeting_id: str) -> dict:
 
     return {
         "paragraphs": [
-            {"speaker_info": {"username": "Alice"}, "sentences": [sentence("Hello ", "team, ", "welcome.")]},
-            {"speaker_info": {"userid": "bob"}, "sentences": [sentence("Thanks ", "Alice."), sentence(" Shall we start?")]},
+            {
+                "speaker_info": {"username": "Alice"},
+                "sentences": [sentence("Hello ", "team, ", "welcome.")],
+            },
+            {
+                "speaker_info": {"userid": "bob"},
+                "sentences": [sentence("Thanks ", "Alice."), sentence(" Shall we start?")],
+            },
         ]
     }
 

@@ -27,7 +27,9 @@ def _finished(job_id: str) -> JobRecord:
 def test_verification_email_received(smtp_worker, smtp_server, settings):
     _, handler = smtp_server
 
-    job_id = send_verification_email("new.user@example.com", "482913", "https://app.test/v?t=ab&x=1")
+    job_id = send_verification_email(
+        "new.user@example.com", "482913", "https://app.test/v?t=ab&x=1"
+    )
     record = _finished(job_id)
 
     assert record.status == JobStatus.SUCCEEDED
@@ -50,7 +52,9 @@ def test_4xx_reply_retried_then_sent(smtp_worker, smtp_server):
     _, handler = smtp_server
     handler.data_replies.append("451 4.3.0 Mail server busy, try again")
 
-    job_id = send_notification_email("ops@example.com", "Disk almost full", "Volume /data is 91% full.")
+    job_id = send_notification_email(
+        "ops@example.com", "Disk almost full", "Volume /data is 91% full."
+    )
     record = _finished(job_id)
 
     assert record.status == JobStatus.SUCCEEDED
