@@ -27,6 +27,7 @@ def add_upload_recording_job(
     storage_provider: str = "local",
     *,
     user_id: int | str | None = None,
+    idempotency_key: str | None = None,
 ) -> str:
     """Enqueue the download of a recording into storage; return the job id.
 
@@ -48,6 +49,7 @@ def add_upload_recording_job(
         meeting_id=meeting_id,
         storage_provider=storage_provider,
         user_id=user_id,
+        idempotency_key=idempotency_key,
     )
 
 

@@ -17,6 +17,7 @@ from integrations.tencent_meeting import (
 )
 from meetings.models import Meeting, MeetingSource
 from meetings.services import add_process_job
+from queueadmin.models import JobRecord, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,9 @@ def sync_tencent_meetings(
 
     Meetings are matched by ``(source="tencent", external_id=meeting_id)``, so a
     second run updates rows instead of adding them. A meeting without a stored
-    recording gets an upload job, and one without a transcript gets its
-    transcript stored and a process job. A run that fails part-way keeps what
+    recording gets an upload job, unless an upload of the same record file is
+    waiting, running or done. One without a transcript gets its transcript
+    stored and a process job. A run that fails part-way keeps what
     it committed so far; running it again completes the rest.
 
     Raises:
@@ -103,6 +105,19 @@ def _upsert_meeting(record: dict[str, Any], report: SyncReport) -> Meeting:
     return meeting
 
 
+def _has_live_job(idempotency_key: str) -> bool:
+    """Return whether a job with this key is waiting, running or has succeeded."""
+    ended = (
+        JobStatus.FAILED,
+        JobStatus.DEAD,
+        JobStatus.EXPIRED,
+        JobStatus.SKIPPED,
+        JobStatus.CANCELLED,
+    )
+    jobs = JobRecord.objects.filter(idempotency_key=idempotency_key)
+    return jobs.exclude(status__in=ended).exists()
+
+
 def _start_jobs(
     client: TencentMeetingClient,
     meeting: Meeting,
@@ -116,13 +131,15 @@ def _start_jobs(
 
     file_id = str(record_file.get("record_file_id", ""))
     download_url = record_file.get("download_address")
-    if download_url and not meeting.recording_location:
+    upload_key = f"tencent-recording:{file_id}"
+    if download_url and not meeting.recording_location and not _has_live_job(upload_key):
         file_type = record_file.get("download_address_file_type") or "mp4"
         job_id = add_upload_recording_job(
             file_url=download_url,
             file_name=f"tencent-{file_id}.{file_type}",
             meeting_id=meeting.pk,
             storage_provider=storage_provider,
+            idempotency_key=upload_key,
         )
         report.recording_jobs.append(job_id)
 

@@ -199,6 +199,8 @@ def test_sync_again_updates_same_rows(tencent, broker, django_capture_on_commit_
     assert report.meetings_created == 0
     assert report.meetings_updated == 2
     assert report.process_jobs == []
+    assert report.recording_jobs == []
+    assert JobRecord.objects.filter(actor="upload_recording").count() == 2
     renamed = Meeting.objects.get(source=MeetingSource.TENCENT, external_id="m-100")
     assert renamed.title == "Design review (renamed)"
 
@@ -254,3 +256,18 @@ def test_sync_job_runs_whole_workflow(worker_factory, httpserver, tencent):
         assert meeting.recording_sha256 == hashlib.sha256(b"\0" * 200_000).hexdigest()
         lark = ExternalSync.objects.get(meeting=meeting, target="lark_bitable")
         assert lark.status == SyncStatus.SKIPPED
+
+
+@pytest.mark.django_db
+def test_sync_again_retries_dead_uploads(tencent, broker, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_tencent_meetings(START, END)
+    JobRecord.objects.filter(actor="upload_recording").update(status=JobStatus.DEAD)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = sync_tencent_meetings(START, END)
+
+    assert len(report.recording_jobs) == 2
+    keys = set(JobRecord.objects.values_list("idempotency_key", flat=True))
+    assert "tencent-recording:file-rec-100" in keys
+    assert "tencent-recording:file-rec-300" in keys
