@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import mimetypes
 import os
 import tempfile
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from queueadmin.errors import RecoverableError, UnrecoverableError
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
+#: Content types that say nothing about the file, such as S3's default.
+GENERIC_CONTENT_TYPES = ("application/octet-stream", "binary/octet-stream", "")
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def upload_recording(
     fd, temp_path = tempfile.mkstemp(dir=temp_dir, prefix="recording-", suffix=".part")
     try:
         with os.fdopen(fd, "w+b") as temp:
-            size, sha256 = _download(file_url, temp)
+            size, sha256 = _download(file_url, file_name, temp)
             temp.flush()
             os.fsync(temp.fileno())
             return _store(
@@ -109,14 +112,14 @@ def upload_recording(
             os.unlink(temp_path)
 
 
-def _download(file_url: str, target) -> tuple[int, str]:
+def _download(file_url: str, file_name: str, target) -> tuple[int, str]:
     limit = settings.RECORDINGS_MAX_BYTES
     digest = hashlib.sha256()
     size = 0
     try:
         with httpx.Client(timeout=get_timeout(), follow_redirects=True) as client:
             with client.stream("GET", file_url) as response:
-                _check_response(response, limit)
+                _check_response(response, file_name, limit)
                 for chunk in response.iter_bytes(CHUNK_BYTES):
                     size += len(chunk)
                     if size > limit:
@@ -135,12 +138,25 @@ def _download(file_url: str, target) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _check_response(response: httpx.Response, limit: int) -> None:
+def _content_type(response: httpx.Response, file_name: str) -> str:
+    """Return the response's media type, or the one of ``file_name`` for a generic type.
+
+    Object stores often serve any file as application/octet-stream, so the
+    file name's extension decides then.
+    """
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type in GENERIC_CONTENT_TYPES:
+        guessed, _ = mimetypes.guess_type(file_name)
+        return guessed or content_type
+    return content_type
+
+
+def _check_response(response: httpx.Response, file_name: str, limit: int) -> None:
     if response.status_code >= 400:
         response.read()
         raise_for_response("Recording host", response)
 
-    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    content_type = _content_type(response, file_name)
     allowed = settings.RECORDINGS_CONTENT_TYPES
     if content_type not in allowed:
         raise UnrecoverableError(

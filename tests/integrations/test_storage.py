@@ -228,3 +228,18 @@ def test_connection_refused_is_recoverable():
 def test_unknown_storage_provider_rejected_at_enqueue():
     with pytest.raises(InvalidPayloadError, match="storage_provider"):
         add_upload_recording_job("https://files.test/a.mp4", "a.mp4", 1, "azure")
+
+
+@pytest.mark.django_db
+def test_octet_stream_checked_by_file_name(httpserver):
+    meeting = Meeting.objects.create(title="Generic type")
+    httpserver.expect_request("/obj").respond_with_data(
+        b"\0" * 2048, content_type="application/octet-stream"
+    )
+
+    stored = storage.upload_recording(httpserver.url_for("/obj"), "talk.mp4", meeting.pk)
+    with pytest.raises(UnrecoverableError, match="Recording has content type"):
+        storage.upload_recording(httpserver.url_for("/obj"), "setup.exe", meeting.pk)
+
+    assert stored.size_bytes == 2048
+    assert [path.name for path in _stored_files(meeting.pk)] == ["talk.mp4"]
