@@ -98,3 +98,25 @@ def test_connection_refused_retried(worker_factory, settings):
     assert record.status == JobStatus.DEAD
     assert record.attempts == settings.QUEUE_DEFAULT_ATTEMPTS
     assert "RecoverableError: SMTP connection failed" in record.last_error
+
+
+def test_reminder_rendered_in_worker(smtp_worker, smtp_server):
+    from datetime import datetime, timezone
+
+    from notifications.services import send_meeting_reminder_email
+
+    _, handler = smtp_server
+    starts_at = datetime(2026, 7, 1, 23, 15, tzinfo=timezone.utc)
+
+    job_id = send_meeting_reminder_email(
+        "guest@example.com", "Launch sync", starts_at, "America/New_York", "https://m.test/j/9"
+    )
+    record = _finished(job_id)
+
+    assert record.status == JobStatus.SUCCEEDED, record.last_error
+    message = email.message_from_bytes(handler.messages[0], policy=policy.default)
+    assert message["Subject"] == "[Meetingflow] Reminder: Launch sync at 19:15"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert "Wednesday, 2026-07-01 19:15 (America/New_York)" in text
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert 'href="https://m.test/j/9"' in html
