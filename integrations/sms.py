@@ -9,7 +9,7 @@ hash goes into a string to sign with the scope ``<date>/sms/tc3_request``.
 The signing key is HMAC-SHA256 applied in turn from ``"TC3" + SecretKey``
 over the UTC date, the service and ``tc3_request``.
 
-Tencent Cloud answers errors with HTTP 200 and ``Response.Error``, and reports
+Tencent Cloud returns errors with HTTP 200 and ``Response.Error``, and reports
 each number's outcome in ``Response.SendStatusSet``.
 """
 

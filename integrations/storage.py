@@ -30,7 +30,7 @@ from queueadmin.errors import RecoverableError, UnrecoverableError
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
-#: Content types that say nothing about the file, such as S3's default.
+#: Content types that do not identify the media, such as the S3 default.
 GENERIC_CONTENT_TYPES = ("application/octet-stream", "binary/octet-stream", "")
 
 

@@ -27,7 +27,7 @@ def classify_smtp_error(exc: BaseException) -> JobError | None:
         details = "; ".join(
             f"{address}: {code} {text}" for address, (code, text) in replies.items()
         )
-        message = f"SMTP server refused the recipients: {details}"
+        message = f"SMTP server rejected the recipients: {details}"
         if all(400 <= code < 500 for code, _ in replies.values()):
             return RecoverableError(message)
         return UnrecoverableError(message)

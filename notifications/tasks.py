@@ -20,7 +20,7 @@ def send_email(job: EmailJob) -> str:
     SMTP 4xx replies and connection failures are retried, 5xx replies
     dead-letter the job with the server's reply. A retry after a failed send
     may deliver a second copy only when the server accepted the message but
-    the connection broke before it said so.
+    the connection broke before its reply arrived.
     """
     message = build_email(str(job.to), job.template, job.context)
     try:

@@ -51,6 +51,7 @@ class FakeLark:
             return _json({"code": 99991663, "msg": "Invalid access token for authorization."}, 400)
         if self.fail_next:
             return self.fail_next.pop(0)
+
         action = request.path.removeprefix(RECORDS).strip("/")
         body = request.get_json(silent=True) or {}
         if request.method == "POST" and action == "":
@@ -66,6 +67,7 @@ class FakeLark:
             for record_id in body["records"]:
                 del self.records[record_id]
             return _json({"code": 0, "data": {"records": []}})
+
         if action not in self.records:
             return _json({"code": 1254043, "msg": "RecordIdNotFound"}, 400)
         if request.method == "PUT":
