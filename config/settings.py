@@ -175,7 +175,9 @@ RECORDINGS_UPLOAD_TIME_LIMIT_SECONDS = env.recordings_upload_time_limit_seconds
 RECORDINGS_ROOT = VAR_DIR / "recordings"
 
 
-def _s3_storage(bucket: str, endpoint_url: str, region: str, key_id: str, secret) -> dict:
+def _s3_storage(
+    bucket: str, endpoint_url: str, region: str, key_id: str, secret, **options: object
+) -> dict:
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -186,6 +188,7 @@ def _s3_storage(bucket: str, endpoint_url: str, region: str, key_id: str, secret
             "secret_key": secret.get_secret_value() or None,
             "file_overwrite": False,
             "default_acl": None,
+            **options,
         },
     }
 
@@ -209,13 +212,15 @@ if env.recordings_s3_bucket:
         env.recordings_s3_secret_access_key,
     )
 if env.recordings_oss_bucket:
-    # Aliyun OSS speaks the S3 protocol at its S3-compatible endpoint.
+    # Aliyun OSS serves the S3 protocol at its endpoint but rejects path-style
+    # bucket addresses (SecondLevelDomainForbidden), so use bucket.endpoint.
     STORAGES["recordings_oss"] = _s3_storage(
         env.recordings_oss_bucket,
         env.recordings_oss_endpoint_url,
         env.recordings_oss_region,
         env.recordings_oss_access_key_id,
         env.recordings_oss_secret_access_key,
+        addressing_style="virtual",
     )
 
 TENCENT_MEETING_BASE_URL = env.tencent_meeting_base_url
