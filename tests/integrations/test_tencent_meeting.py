@@ -271,3 +271,25 @@ def test_sync_again_retries_dead_uploads(tencent, broker, django_capture_on_comm
     keys = set(JobRecord.objects.values_list("idempotency_key", flat=True))
     assert "tencent-recording:file-rec-100" in keys
     assert "tencent-recording:file-rec-300" in keys
+
+
+@pytest.mark.django_db
+def test_command_enqueues_sync_job(tencent, broker, django_capture_on_commit_callbacks):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    output = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("sync_tencent_meetings", "--days", "2", stdout=output)
+
+    record = JobRecord.objects.get(actor="sync_tencent_meetings")
+    assert record.job_id in output.getvalue()
+    assert record.payload["storage_provider"] == "local"
+
+
+def test_command_rejects_long_period(tencent):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="between 1 and 31"):
+        call_command("sync_tencent_meetings", "--days", "40")
