@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -176,6 +177,10 @@ class Environment(BaseSettings):
             raise ValueError("the scheme must be redis://, rediss:// or unix://")
         if parts.scheme != "unix" and not parts.hostname:
             raise ValueError("the URL has no host")
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError("the port must be a number from 0 to 65535") from None
         return value
 
     @field_validator("database_url")
@@ -185,6 +190,10 @@ class Environment(BaseSettings):
             return None
         if "://" not in value:
             raise ValueError("the value is not a URL")
+        try:
+            dj_database_url.parse(value)
+        except Exception as exc:  # dj-database-url raises several types
+            raise ValueError(f"the URL is not supported ({exc})") from None
         return value
 
     @field_validator("log_level", mode="before")

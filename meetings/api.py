@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router
+from ninja import Router, Status
 from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import ValidationError
 
@@ -46,9 +46,10 @@ _REQUEST_BODY_DOC = {
 }
 
 
-def _too_large(size: int | str) -> tuple[int, ErrorOut]:
+def _too_large(size: int | str) -> Status:
     limit = settings.MEETINGS_MAX_UPLOAD_BYTES
-    return 413, ErrorOut(detail=f"Upload of {size} bytes is over the limit of {limit} bytes.")
+    detail = f"Upload of {size} bytes is over the limit of {limit} bytes."
+    return Status(413, ErrorOut(detail=detail))
 
 
 def _content_length(request: HttpRequest) -> int:
@@ -65,7 +66,10 @@ def _submission_from_multipart(request: HttpRequest) -> dict:
             [{"loc": ["body", "file"], "msg": "Field required", "type": "missing"}]
         )
     if upload.size > settings.MEETINGS_MAX_UPLOAD_BYTES:
-        raise TranscriptTooLargeError("file", str(upload.size))
+        limit = settings.MEETINGS_MAX_UPLOAD_BYTES
+        raise TranscriptTooLargeError(
+            "file", f"{upload.size} bytes is over the limit of {limit} bytes"
+        )
     try:
         form = MeetingIn.model_validate(
             {
@@ -133,14 +137,15 @@ def submit_meeting(request: HttpRequest):
     except RequestDataTooBig:
         return _too_large(_content_length(request))
     except TranscriptTooLargeError as exc:
-        return 413, ErrorOut(detail=str(exc))
+        return Status(413, ErrorOut(detail=str(exc)))
     except SubmissionError as exc:
-        return 400, ErrorOut(detail=str(exc))
-    return 202, SubmissionOut(
+        return Status(400, ErrorOut(detail=str(exc)))
+    body = SubmissionOut(
         meeting_id=submission.meeting.pk,
         job_id=submission.job_id,
         status=submission.meeting.status,
     )
+    return Status(202, body)
 
 
 @router.get("/{meeting_id}", response=MeetingOut, summary="Read a meeting")

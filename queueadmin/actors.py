@@ -138,7 +138,11 @@ class JobActor(Generic[PayloadT]):
 
     def _run(self, encoded_payload: dict[str, Any]) -> Any:
         try:
-            payload = self.payload_model.model_validate(decode_value(encoded_payload))
+            decoded = decode_value(encoded_payload)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InvalidPayloadError(self.actor_name, [("payload", str(exc))]) from None
+        try:
+            payload = self.payload_model.model_validate(decoded)
         except ValidationError as exc:
             raise InvalidPayloadError(self.actor_name, describe_validation_error(exc)) from None
         result = self.fn(payload)

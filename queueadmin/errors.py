@@ -48,7 +48,7 @@ class UnencodableValueError(TypeError, JobError):
         super().__init__(
             f"Cannot encode {path} of type {type(value).__name__}: supported are "
             "None, bool, int, float, str, list, tuple, dict with string keys, "
-            "datetime, date, time, timedelta, UUID and Decimal."
+            "datetime, date, time, timedelta, UUID, Decimal and bytes."
         )
         self.path = path
 

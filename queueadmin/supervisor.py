@@ -9,6 +9,7 @@ hangs half-alive.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -82,7 +83,9 @@ class Supervisor:
         self._stopping = True
 
     def _start(self, group: WorkerGroup) -> None:
-        group.process = subprocess.Popen(group.command, cwd=self.cwd)
+        # Each group gets its own process group, so that the worker processes
+        # of a master that died are stopped before a new master starts.
+        group.process = subprocess.Popen(group.command, cwd=self.cwd, start_new_session=True)
         logger.info("Started workers for %s: pid %s.", group.name, group.process.pid)
 
     def _check_groups(self) -> None:
@@ -92,6 +95,7 @@ class Supervisor:
                 code = group.process.poll()
                 if code is None:
                     continue
+                _stop_process_group(group.process.pid)
                 self._schedule_restart(group, code, now)
             elif now >= group.next_start:
                 self._start(group)
@@ -120,12 +124,32 @@ class Supervisor:
     def _stop_all(self) -> None:
         running = [group.process for group in self.groups if group.process is not None]
         for process in running:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+            _signal_group(process.pid, signal.SIGTERM)
         for process in running:
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 logger.error("Worker pid %s did not stop within 60 s; killing it.", process.pid)
-                process.kill()
-                process.wait()
+            _stop_process_group(process.pid)
+            process.wait()
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop_process_group(pgid: int, timeout: float = 30.0) -> None:
+    """Stop what is left of a worker's process group: SIGTERM, then SIGKILL."""
+    if not _signal_group(pgid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _signal_group(pgid, 0):
+            return
+        time.sleep(0.1)
+    logger.error("Process group %s did not stop within %.0f s; killing it.", pgid, timeout)
+    _signal_group(pgid, signal.SIGKILL)

@@ -51,6 +51,10 @@ def parse_transcript(content: bytes | str) -> ParsedTranscript:
         )
     transcript_format = detect_format(text)
     utterances = _PARSERS[transcript_format](text)
+    if any("\x00" in item.speaker or "\x00" in item.text for item in utterances):
+        # An escaped NUL (for example "\u0000" in JSON) survives decoding, and
+        # databases such as PostgreSQL reject it in text columns.
+        raise _binary_error()
     return ParsedTranscript(format=transcript_format, utterances=utterances)
 
 
