@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import dramatiq
 import pytest
@@ -27,12 +30,15 @@ def redis_client() -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _stop_embedded_redis() -> Iterator[None]:
-    yield
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the embedded Redis if this pytest process started it, and remove
+    this process's ``var/test-*`` folder."""
     server = settings.EMBEDDED_REDIS
     if server is not None and server.started_here:
         server.stop()
+    var_dir = Path(settings.VAR_DIR)
+    if var_dir.name.startswith("test-") and os.environ.get("TEST_KEEP_VAR") != "1":
+        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 @pytest.fixture

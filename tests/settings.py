@@ -1,20 +1,27 @@
 """Settings for the test suite: the project's settings with an isolated namespace.
 
-Each test session gets its own Redis key namespace, its own ``var/`` folder
-and its own test database, so sessions never touch data they did not create.
-Worker subprocesses started by the tests inherit these through the
-environment.
+Each pytest process (the main one, or each pytest-xdist worker) gets its own
+Redis key namespace, its own ``var/`` folder and its own test database, so
+test runs never touch data they did not create. Subprocesses started by the
+tests (workers, management commands) inherit these through the environment.
 """
 
 import os
 import uuid
 from pathlib import Path
 
-_session = os.environ.setdefault("TEST_SESSION_ID", uuid.uuid4().hex[:10])
-os.environ.setdefault("QUEUE_REDIS_NAMESPACE", f"test-{_session}")
-os.environ.setdefault(
-    "VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / f"test-{_session}")
-)
+_owner = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if os.environ.get("TEST_SETTINGS_OWNER") != _owner:
+    # A new pytest process: choose fresh names. A subprocess started by a test
+    # has the same owner and keeps the names it inherited.
+    _session = f"{uuid.uuid4().hex[:10]}-{_owner}"
+    os.environ["TEST_SETTINGS_OWNER"] = _owner
+    os.environ["TEST_SESSION_ID"] = _session
+    os.environ["QUEUE_REDIS_NAMESPACE"] = f"test-{_session}"
+    os.environ["VAR_DIR"] = str(
+        Path(__file__).resolve().parent.parent / "var" / f"test-{_session}"
+    )
+_session = os.environ["TEST_SESSION_ID"]
 # Short backoff so that retry tests finish quickly.
 os.environ.setdefault("QUEUE_BACKOFF_DELAY", "100")
 
@@ -27,6 +34,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not memory, so that worker subprocesses see the same database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 else:
-    DATABASES["default"]["TEST"] = {"NAME": f"test_meetingflow_{_session}"}
+    DATABASES["default"]["TEST"] = {"NAME": f"test_meetingflow_{_session.replace('-', '_')}"}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -54,3 +54,18 @@ def typed_job(job: TypedJob) -> None:
         for value in (job.when, job.day, job.ident, job.amount, job.note, job.extra.get("at"))
     )
     Execution.objects.create(key=f"{job.key}|{description}|{job.note}")
+
+
+@job_actor(queue=queues.MEETINGS, payload=TypedJob)
+def echo_typed_job(job: TypedJob) -> None:
+    """Store each field as "name|type|value", so tests compare values and types."""
+    values = {
+        "when": job.when,
+        "day": job.day,
+        "ident": job.ident,
+        "amount": job.amount,
+        "note": job.note,
+        **{f"extra.{name}": value for name, value in job.extra.items()},
+    }
+    for name, value in values.items():
+        Execution.objects.create(key=f"{job.key}|{name}|{type(value).__name__}|{value}"[:100])

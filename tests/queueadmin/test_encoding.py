@@ -1,0 +1,141 @@
+"""The tagged JSON encoding of payloads: round trips and rejected values."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from queueadmin.encoding import decode_value, encode_value
+from queueadmin.errors import UnencodableValueError
+
+IST = timezone(timedelta(hours=5, minutes=30))
+
+ROUND_TRIP_VALUES = {
+    "aware_datetime": datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=IST),
+    "utc_datetime": datetime(2026, 3, 1, 4, 0, tzinfo=timezone.utc),
+    "naive_datetime": datetime(2026, 3, 1, 9, 30),
+    "date": date(2026, 2, 28),
+    "time": time(23, 59, 58, 1000),
+    "aware_time": time(8, 15, tzinfo=IST),
+    "timedelta": timedelta(days=-2, seconds=5, microseconds=7),
+    "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    "decimal": Decimal("12.3400"),
+    "bytes": b"\x00\xffbinary",
+    "tuple": (1, "two", Decimal("3")),
+    "nested": {"items": [{"at": date(2026, 1, 1)}, (uuid.UUID(int=1),)]},
+    "type_key_dict": {"$type": "datetime", "value": "not a tag"},
+    "text": "会议 café",
+    "plain": [None, True, 0, -1.5, "", {}],
+}
+
+
+def round_trip(value: object) -> object:
+    """Encode, pass through JSON text as the broker does, and decode."""
+    return decode_value(json.loads(json.dumps(encode_value(value))))
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP_VALUES)
+def test_round_trip_value(name: str) -> None:
+    value = ROUND_TRIP_VALUES[name]
+
+    decoded = round_trip(value)
+
+    assert decoded == value
+    assert type(decoded) is type(value)
+
+
+def test_round_trip_aware_offset() -> None:
+    value = ROUND_TRIP_VALUES["aware_datetime"]
+
+    decoded = round_trip(value)
+
+    assert decoded.utcoffset() == timedelta(hours=5, minutes=30)
+
+
+def test_round_trip_naive_stays_naive() -> None:
+    decoded = round_trip(ROUND_TRIP_VALUES["naive_datetime"])
+
+    assert decoded.tzinfo is None
+
+
+def test_round_trip_decimal_digits() -> None:
+    decoded = round_trip(Decimal("12.3400"))
+
+    assert str(decoded) == "12.3400"
+
+
+def test_round_trip_tuple_items() -> None:
+    decoded = round_trip({"pair": (datetime(2026, 1, 1, tzinfo=timezone.utc), b"x")})
+
+    assert isinstance(decoded["pair"], tuple)
+    assert isinstance(decoded["pair"][0], datetime)
+    assert isinstance(decoded["pair"][1], bytes)
+
+
+def test_round_trip_type_key_dict_kept() -> None:
+    value = {"outer": {"$type": "uuid", "value": "not-a-uuid", "other": 1}}
+
+    decoded = round_trip(value)
+
+    assert decoded == value
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_round_trip_special_float(value: float) -> None:
+    encoded_text = json.dumps(encode_value(value), allow_nan=False)
+
+    decoded = decode_value(json.loads(encoded_text))
+
+    assert isinstance(decoded, float)
+    if math.isnan(value):
+        assert math.isnan(decoded)
+    else:
+        assert decoded == value
+
+
+def test_encode_finite_float_untagged() -> None:
+    assert encode_value(1.25) == 1.25
+
+
+def test_encode_rejects_object_with_path() -> None:
+    value = {"extra": {"obj": object()}}
+
+    with pytest.raises(UnencodableValueError) as caught:
+        encode_value(value, "payload")
+
+    assert caught.value.path == "payload.extra.obj"
+    assert "payload.extra.obj" in str(caught.value)
+    assert "object" in str(caught.value)
+
+
+def test_encode_rejects_item_in_list() -> None:
+    with pytest.raises(UnencodableValueError) as caught:
+        encode_value({"items": [1, {2, 3}]}, "payload")
+
+    assert caught.value.path == "payload.items[1]"
+    assert "set" in str(caught.value)
+
+
+def test_encode_rejects_integer_key() -> None:
+    with pytest.raises(UnencodableValueError) as caught:
+        encode_value({"counts": {1: "one"}}, "payload")
+
+    assert "payload.counts" in caught.value.path
+    assert "1" in caught.value.path
+
+
+def test_encode_rejects_tuple_key() -> None:
+    with pytest.raises(UnencodableValueError):
+        encode_value({("a", "b"): 1}, "payload")
+
+
+def test_decode_unknown_tag_rejected() -> None:
+    with pytest.raises(ValueError) as caught:
+        decode_value({"$type": "complex", "value": "1+2j"})
+
+    assert "complex" in str(caught.value)
