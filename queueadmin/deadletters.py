@@ -134,12 +134,27 @@ def purge_dead_letters(
         queryset = queryset.filter(finished_at__lt=timezone.now() - older_than)
     deleted = 0
     while True:
-        records = list(queryset.values_list("id", "queue", "broker_message_id")[:BATCH_SIZE])
-        if not records:
+        ids = list(queryset.values_list("id", flat=True)[:BATCH_SIZE])
+        if not ids:
             break
-        for _, queue_name, broker_message_id in records:
-            remove_dead_letter_copy(queue_name, broker_message_id)
-        deleted += JobRecord.objects.filter(id__in=[row[0] for row in records]).delete()[0]
+        deleted += _delete(ids)
     sync_dead_letter_counts()
     logger.info("Purged %d dead letters.", deleted)
+    return deleted
+
+
+def _delete(ids: list[int]) -> int:
+    rows = JobRecord.objects.filter(id__in=ids, status=JobStatus.DEAD)
+    for queue_name, broker_message_id in rows.values_list("queue", "broker_message_id"):
+        remove_dead_letter_copy(queue_name, broker_message_id)
+    return rows.delete()[0]
+
+
+def delete_dead_letters(ids: list[int]) -> int:
+    """Delete the dead letters with these record ids; return how many were deleted."""
+    from queueadmin.cleaning import sync_dead_letter_counts
+
+    deleted = _delete(ids)
+    sync_dead_letter_counts()
+    logger.info("Deleted %d dead letters.", deleted)
     return deleted

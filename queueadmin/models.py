@@ -89,7 +89,7 @@ class QueueOverview(models.Model):
         managed = False
         verbose_name = "queue overview"
         verbose_name_plural = "queue overview"
-        default_permissions = ("view",)
+        default_permissions = ("view", "change")
 
 
 class AuditEntry(models.Model):

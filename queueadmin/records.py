@@ -90,6 +90,10 @@ def _apply_retry_scheduled(record: JobRecord, event: dict[str, Any]) -> None:
     _set_status(record, JobStatus.RETRYING, event)
 
 
+def _apply_moved(record: JobRecord, event: dict[str, Any]) -> None:
+    record.broker_message_id = event.get("broker_message_id", record.broker_message_id)
+
+
 def _apply_started(record: JobRecord, event: dict[str, Any]) -> None:
     if _set_status(record, JobStatus.RUNNING, event):
         record.started_at = _time(event["ts"])
@@ -133,6 +137,7 @@ def _apply_finished(record: JobRecord, event: dict[str, Any]) -> None:
 _APPLIERS: dict[str, Callable[[JobRecord, dict[str, Any]], None]] = {
     "enqueued": _apply_enqueued,
     "retry_scheduled": _apply_retry_scheduled,
+    "moved": _apply_moved,
     "started": _apply_started,
     "progress": _apply_progress,
     "succeeded": _apply_succeeded,

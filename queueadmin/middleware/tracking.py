@@ -12,6 +12,7 @@ import threading
 import time
 
 from dramatiq.middleware import Middleware
+from dramatiq.worker import ConsumerThread
 
 from queueadmin import metrics
 from queueadmin.encoding import decode_value
@@ -79,6 +80,18 @@ class JobTracking(Middleware):
         self._local.enqueue_ts = time.time()
 
     def after_enqueue(self, broker, message, delay):
+        if delay is None and isinstance(threading.current_thread(), ConsumerThread):
+            # Dramatiq's consumer threads send only due messages from the delay
+            # queue to their queue (``handle_delayed_messages``, Dramatiq 2.2):
+            # the job was recorded when it was first sent; only the broker's id changed.
+            emit(
+                "moved",
+                message.message_id,
+                actor=message.actor_name,
+                queue=_queue(message),
+                broker_message_id=message.options.get("redis_message_id", ""),
+            )
+            return
         ts = getattr(self._local, "enqueue_ts", None) or time.time()
         eta = _seconds(message.options.get("eta")) if delay else None
         retries = message.options.get("retries", 0)
@@ -115,7 +128,12 @@ class JobTracking(Middleware):
     def before_process_message(self, broker, message):
         now = time.time()
         self._started[message.message_id] = time.monotonic()
-        ready_ms = message.options.get("eta") or message.message_timestamp
+        # A retry waits from the retry decision, not from the first send.
+        ready_ms = (
+            message.options.get("eta")
+            or message.options.get("requeue_timestamp")
+            or message.message_timestamp
+        )
         wait_ms = max(0, int(now * 1000 - ready_ms))
         message.options["wait_ms"] = wait_ms
         emit(

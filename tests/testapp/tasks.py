@@ -54,3 +54,30 @@ def typed_job(job: TypedJob) -> None:
         for value in (job.when, job.day, job.ident, job.amount, job.note, job.extra.get("at"))
     )
     Execution.objects.create(key=f"{job.key}|{description}|{job.note}")
+
+
+class CountJob(BaseModel):
+    key: str
+    succeed_after: int = 0
+    sleep_seconds: float = 0.0
+
+
+@job_actor(queue=queues.EMAILS, payload=CountJob)
+def counted_job(job: CountJob) -> str:
+    """Record a run; fail until ``succeed_after`` runs of this key have failed.
+
+    Unlike ``flaky_job`` this counts runs across dead-letter retries, which
+    restart the attempt count.
+    """
+    import time
+
+    from queueadmin.records import report_progress
+
+    runs = Execution.objects.filter(key=job.key).count() + 1
+    Execution.objects.create(key=job.key, attempt=runs)
+    report_progress(50, f"run {runs}")
+    if job.sleep_seconds:
+        time.sleep(job.sleep_seconds)
+    if runs <= job.succeed_after:
+        raise RecoverableError(f"run {runs} failed on purpose", retry_after_ms=50)
+    return f"done after {runs} runs"
