@@ -70,8 +70,10 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
             # Workers write from several threads; wait for the lock instead
-            # of failing at once.
-            "OPTIONS": {"timeout": 30},
+            # of failing at once. Transactions take the write lock when they
+            # begin, so a read-then-write transaction cannot deadlock with
+            # another writer (SQLite would fail it at once with "locked").
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
 from queueadmin import cancellation, deadletters, health, pausing, stats
@@ -74,7 +74,7 @@ def _page(queryset: QuerySet[JobRecord], cursor: int | None, limit: int) -> dict
 def get_health(request: HttpRequest):
     """Return the health report; 503 when unhealthy, so a load balancer can act on it."""
     report = health.check_health()
-    return (503 if report.status == health.UNHEALTHY else 200), report.as_dict()
+    return Status(503 if report.status == health.UNHEALTHY else 200, report.as_dict())
 
 
 @router.get("/metrics", response=dict[str, QueueMetricsOut], summary="Queue metrics")

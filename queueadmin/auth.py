@@ -72,8 +72,14 @@ class StaffTokenAuth(BearerTokenAuth):
 class StaffSessionAuth(SessionAuth):
     """Accept a signed-in staff user's session; CSRF is checked on unsafe methods.
 
-    A signed-in user who is not staff gets 403.
+    A signed-in user who is not staff gets 403. The CSRF check runs only
+    for a signed-in user, so an anonymous call gets 401, not a CSRF 403.
     """
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if not request.user.is_authenticated:
+            return None
+        return super()._get_key(request)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = request.user
