@@ -186,11 +186,14 @@ class QueueOverviewAdmin(admin.ModelAdmin):
         action = request.POST.get("action", "")
         queue = request.POST.get("queue", "")
         handlers = {
-            "pause": lambda: pausing.pause_queue(queue),
-            "resume": lambda: pausing.resume_queue(queue),
-            "retry-dead": lambda: len(deadletters.retry_dead_letters(queue=queue)),
-            "pause-all": pausing.pause_all,
-            "resume-all": pausing.resume_all,
+            "pause": lambda: f"Paused {queue}." if pausing.pause_queue(queue)
+            else f"{queue} was paused already.",
+            "resume": lambda: f"Resumed {queue}." if pausing.resume_queue(queue)
+            else f"{queue} was not paused.",
+            "retry-dead": lambda: f"Sent {len(deadletters.retry_dead_letters(queue=queue))} "
+            f"dead letters of {queue} again.",
+            "pause-all": lambda: f"Paused: {', '.join(pausing.pause_all()) or 'no change'}.",
+            "resume-all": lambda: f"Resumed: {', '.join(pausing.resume_all()) or 'no change'}.",
         }
         handler = handlers.get(action)
         if handler is None:
@@ -204,7 +207,7 @@ class QueueOverviewAdmin(admin.ModelAdmin):
         except UnknownQueueError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(request.path)
-        self.message_user(request, f"{action} {queue or 'all queues'}: {result}")
+        self.message_user(request, result)
         return HttpResponseRedirect(request.path)
 
 
