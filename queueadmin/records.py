@@ -2,7 +2,7 @@
 
 Events arrive in the Redis list ``{namespace}:job-events`` (see
 ``queueadmin.jobevents``). ``flush_job_events`` holds a Redis lock while it
-reads a batch, writes it with one bulk insert and one bulk update, and only
+reads a batch, writes it with one bulk upsert (INSERT … ON CONFLICT), and only
 then trims the batch from the list, so one process writes at a time and no
 event is lost when a flush fails. Within a job, events apply in time order;
 an event older than the record's ``status_changed_at`` leaves the status
@@ -147,7 +147,7 @@ _APPLIERS: dict[str, Callable[[JobRecord, dict[str, Any]], None]] = {
 
 
 def apply_events(events: list[dict[str, Any]]) -> int:
-    """Write ``events`` into job records with one bulk insert and one bulk update.
+    """Write ``events`` into job records with one bulk upsert per 500 jobs.
 
     Returns the number of records written.
     """
@@ -157,18 +157,26 @@ def apply_events(events: list[dict[str, Any]]) -> int:
 
     with transaction.atomic():
         existing = JobRecord.objects.in_bulk(list(by_job), field_name="job_id")
-        new_records = []
+        records = []
         for job_id, job_events in by_job.items():
             record = existing.get(job_id)
             if record is None:
                 record = JobRecord(job_id=job_id, status_changed_at=EPOCH)
-                new_records.append(record)
             for event in sorted(job_events, key=lambda item: item["ts"]):
                 _identify(record, event)
                 _APPLIERS[event["kind"]](record, event)
             record.updated_at = _time(job_events[-1]["ts"])
-        JobRecord.objects.bulk_create(new_records, batch_size=500)
-        JobRecord.objects.bulk_update(list(existing.values()), UPDATE_FIELDS, batch_size=200)
+            # The upsert matches rows by job id; without the primary key one
+            # INSERT … ON CONFLICT statement covers new and existing rows.
+            record.pk = None
+            records.append(record)
+        JobRecord.objects.bulk_create(
+            records,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["job_id"],
+            update_fields=UPDATE_FIELDS,
+        )
     return len(by_job)
 
 
