@@ -11,15 +11,18 @@ alone, so events pushed late by another process cannot move a job back.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import redis
-from django.db import transaction
+from django.db import connection, models, transaction
+from django.utils import timezone as django_timezone
 
 from queueadmin.context import current_job
 from queueadmin.jobevents import buffer, emit
@@ -36,12 +39,11 @@ LOCK_TIMEOUT_SECONDS = 60
 SUMMARY_LENGTH = 255
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-#: Fields written by the bulk update of existing rows.
-UPDATE_FIELDS = [
-    field.name
-    for field in JobRecord._meta.concrete_fields
-    if field.name not in ("id", "job_id")
+#: Columns of the upsert; ``job_id`` comes first, it is the conflict target.
+_WRITTEN_FIELDS = [JobRecord._meta.get_field("job_id")] + [
+    field for field in JobRecord._meta.concrete_fields if field.name not in ("id", "job_id")
 ]
+_COPIED_FIELDS = _WRITTEN_FIELDS[1:]
 
 
 def _time(ts: float | None) -> datetime | None:
@@ -50,7 +52,7 @@ def _time(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-def _set_status(record: JobRecord, status: str, event: dict[str, Any]) -> bool:
+def _set_status(record: SimpleNamespace, status: str, event: dict[str, Any]) -> bool:
     at = _time(event["ts"])
     if at < record.status_changed_at:
         return False
@@ -59,12 +61,12 @@ def _set_status(record: JobRecord, status: str, event: dict[str, Any]) -> bool:
     return True
 
 
-def _identify(record: JobRecord, event: dict[str, Any]) -> None:
+def _identify(record: SimpleNamespace, event: dict[str, Any]) -> None:
     record.actor = event.get("actor") or record.actor
     record.queue = event.get("queue") or record.queue
 
 
-def _apply_enqueued(record: JobRecord, event: dict[str, Any]) -> None:
+def _apply_enqueued(record: SimpleNamespace, event: dict[str, Any]) -> None:
     record.priority = event.get("priority", 0)
     record.payload = event.get("payload", {})
     record.options = event.get("options", {})
@@ -83,18 +85,18 @@ def _apply_enqueued(record: JobRecord, event: dict[str, Any]) -> None:
         record.progress_message = record.result_summary = ""
 
 
-def _apply_retry_scheduled(record: JobRecord, event: dict[str, Any]) -> None:
+def _apply_retry_scheduled(record: SimpleNamespace, event: dict[str, Any]) -> None:
     record.broker_message_id = event.get("broker_message_id", record.broker_message_id)
     record.eta = _time(event.get("eta"))
     record.next_retry_delay_ms = event.get("delay_ms")
     _set_status(record, JobStatus.RETRYING, event)
 
 
-def _apply_moved(record: JobRecord, event: dict[str, Any]) -> None:
+def _apply_moved(record: SimpleNamespace, event: dict[str, Any]) -> None:
     record.broker_message_id = event.get("broker_message_id", record.broker_message_id)
 
 
-def _apply_started(record: JobRecord, event: dict[str, Any]) -> None:
+def _apply_started(record: SimpleNamespace, event: dict[str, Any]) -> None:
     if _set_status(record, JobStatus.RUNNING, event):
         record.started_at = _time(event["ts"])
         record.finished_at = None
@@ -102,12 +104,12 @@ def _apply_started(record: JobRecord, event: dict[str, Any]) -> None:
         record.wait_ms = event.get("wait_ms")
 
 
-def _apply_progress(record: JobRecord, event: dict[str, Any]) -> None:
+def _apply_progress(record: SimpleNamespace, event: dict[str, Any]) -> None:
     record.progress = event["percent"]
     record.progress_message = event.get("message", "")
 
 
-def _apply_succeeded(record: JobRecord, event: dict[str, Any]) -> None:
+def _apply_succeeded(record: SimpleNamespace, event: dict[str, Any]) -> None:
     if _set_status(record, JobStatus.SUCCEEDED, event):
         record.finished_at = _time(event["ts"])
         record.duration_ms = event.get("duration_ms")
@@ -115,7 +117,7 @@ def _apply_succeeded(record: JobRecord, event: dict[str, Any]) -> None:
         record.progress = 100
 
 
-def _apply_failed(record: JobRecord, event: dict[str, Any]) -> None:
+def _apply_failed(record: SimpleNamespace, event: dict[str, Any]) -> None:
     record.duration_ms = event.get("duration_ms")
     record.last_error = event.get("error", "")
     record.traceback = event.get("traceback", "")
@@ -126,7 +128,7 @@ def _apply_failed(record: JobRecord, event: dict[str, Any]) -> None:
         record.finished_at = _time(event["ts"])
 
 
-def _apply_finished(record: JobRecord, event: dict[str, Any]) -> None:
+def _apply_finished(record: SimpleNamespace, event: dict[str, Any]) -> None:
     """Apply ``skipped`` and ``cancelled`` events: the job will not run."""
     if _set_status(record, event["status"], event):
         record.finished_at = _time(event["ts"])
@@ -134,7 +136,7 @@ def _apply_finished(record: JobRecord, event: dict[str, Any]) -> None:
             record.last_error = event["reason"]
 
 
-_APPLIERS: dict[str, Callable[[JobRecord, dict[str, Any]], None]] = {
+_APPLIERS: dict[str, Callable[[SimpleNamespace, dict[str, Any]], None]] = {
     "enqueued": _apply_enqueued,
     "retry_scheduled": _apply_retry_scheduled,
     "moved": _apply_moved,
@@ -146,37 +148,74 @@ _APPLIERS: dict[str, Callable[[JobRecord, dict[str, Any]], None]] = {
 }
 
 
-def apply_events(events: list[dict[str, Any]]) -> int:
-    """Write ``events`` into job records with one bulk upsert per 500 jobs.
+def _new_record(job_id: str) -> SimpleNamespace:
+    record = SimpleNamespace(**{field.attname: field.get_default() for field in _COPIED_FIELDS})
+    record.job_id = job_id
+    record.status_changed_at = EPOCH
+    return record
 
-    Returns the number of records written.
+
+def _converters(ops) -> list[tuple[str, Callable[[Any], Any] | None]]:
+    converters: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for field in _WRITTEN_FIELDS:
+        converter = None
+        if isinstance(field, models.DateTimeField):
+            converter = ops.adapt_datetimefield_value
+        elif isinstance(field, models.JSONField):
+            converter = functools.partial(ops.adapt_json_value, encoder=field.encoder)
+        converters.append((field.attname, converter))
+    return converters
+
+
+def _row(record: SimpleNamespace, converters) -> tuple:
+    values = []
+    for attname, converter in converters:
+        value = getattr(record, attname)
+        values.append(value if converter is None else converter(value))
+    return tuple(values)
+
+
+def _upsert_sql() -> str:
+    table = connection.ops.quote_name(JobRecord._meta.db_table)
+    columns = [connection.ops.quote_name(field.column) for field in _WRITTEN_FIELDS]
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
+    placeholders = ", ".join(["%s"] * len(columns))
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+    )
+
+
+def apply_events(events: list[dict[str, Any]]) -> int:
+    """Write ``events`` into job records with one upsert statement per job.
+
+    Records are folded as plain namespaces and written with ``executemany``
+    of ``INSERT … ON CONFLICT (job_id) DO UPDATE`` (PostgreSQL and SQLite
+    3.24+): the ORM's per-value preparation cost more than the rest of a
+    no-op job. Returns the number of records written.
     """
     by_job: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
         by_job[event["job"]].append(event)
 
     with transaction.atomic():
-        existing = JobRecord.objects.in_bulk(list(by_job), field_name="job_id")
-        records = []
+        existing = {
+            row["job_id"]: SimpleNamespace(**row)
+            for row in JobRecord.objects.filter(job_id__in=list(by_job)).values(
+                *[field.attname for field in _WRITTEN_FIELDS]
+            )
+        }
+        converters = _converters(connection.ops)
+        rows = []
         for job_id, job_events in by_job.items():
-            record = existing.get(job_id)
-            if record is None:
-                record = JobRecord(job_id=job_id, status_changed_at=EPOCH)
+            record = existing.get(job_id) or _new_record(job_id)
             for event in sorted(job_events, key=lambda item: item["ts"]):
                 _identify(record, event)
                 _APPLIERS[event["kind"]](record, event)
             record.updated_at = _time(job_events[-1]["ts"])
-            # The upsert matches rows by job id; without the primary key one
-            # INSERT … ON CONFLICT statement covers new and existing rows.
-            record.pk = None
-            records.append(record)
-        JobRecord.objects.bulk_create(
-            records,
-            batch_size=500,
-            update_conflicts=True,
-            unique_fields=["job_id"],
-            update_fields=UPDATE_FIELDS,
-        )
+            rows.append(_row(record, converters))
+        with connection.cursor() as cursor:
+            cursor.executemany(_upsert_sql(), rows)
     return len(by_job)
 
 
