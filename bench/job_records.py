@@ -1,11 +1,11 @@
 """Time the job list endpoints and admin pages with 1,000,000 job records.
 
-Creates a PostgreSQL database for the run, fills it with ROWS job records in
-one ``INSERT … SELECT generate_series`` statement (several queues, actors and
-statuses; one record in 1,000 is a dead letter), runs ANALYZE, then requests
-each page REPEAT times through Django's test client with a staff token or a
-superuser session and reports the median and the maximum in milliseconds.
-The database is dropped at the end.
+The script creates a PostgreSQL database for the run and fills it with ROWS
+job records in one ``INSERT … SELECT generate_series`` statement. The rows
+spread over several queues, actors and statuses, and one in 1,000 is a dead
+letter. After ANALYZE it requests each page REPEAT times through Django's test
+client, with a read token or a superuser session, and prints the median and
+the maximum in milliseconds. The database is dropped at the end.
 
 Usage (from the repository root):
 

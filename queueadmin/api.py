@@ -1,8 +1,8 @@
 """The queue administration REST API, mounted under ``/api/queues/``.
 
-Reads need a staff session or a staff token of any scope; control actions
-need a staff session (with CSRF) or a token with the control scope. Every
-control action is written to the audit log.
+Reads need a staff session or a staff user's token of any scope. Control
+actions need a staff session with a CSRF token, or a token with the control
+scope. Every control action is written to the audit log.
 """
 
 from __future__ import annotations

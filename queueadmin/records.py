@@ -2,9 +2,9 @@
 
 Events arrive in the Redis list ``{namespace}:job-events`` (see
 ``queueadmin.jobevents``). ``flush_job_events`` holds a Redis lock while it
-reads a batch, writes it with one bulk upsert (INSERT … ON CONFLICT), and only
-then trims the batch from the list, so one process writes at a time and no
-event is lost when a flush fails. Within a job, events apply in time order;
+reads a batch and upserts it (INSERT … ON CONFLICT). It trims the batch from
+the list only after the commit, so one process writes at a time and a failed
+flush loses no event. Within a job, events apply in time order;
 an event older than the record's ``status_changed_at`` leaves the status
 alone, so events pushed late by another process cannot move a job back.
 """
@@ -22,7 +22,6 @@ from typing import Any
 
 import redis
 from django.db import connection, models, transaction
-from django.utils import timezone as django_timezone
 
 from queueadmin.context import current_job
 from queueadmin.jobevents import buffer, emit

@@ -81,9 +81,9 @@ class JobTracking(Middleware):
 
     def after_enqueue(self, broker, message, delay):
         if delay is None and isinstance(threading.current_thread(), ConsumerThread):
-            # Dramatiq's consumer threads send only due messages from the delay
-            # queue to their queue (``handle_delayed_messages``, Dramatiq 2.2):
-            # the job was recorded when it was first sent; only the broker's id changed.
+            # In Dramatiq 2.2 a consumer thread enqueues only one kind of message:
+            # a due message moved from the delay queue (``handle_delayed_messages``).
+            # The job was recorded when it was first sent, so only its broker id changes.
             emit(
                 "moved",
                 message.message_id,

@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 
 from queueadmin.models import AuditEntry, JobRecord, JobStatus
-from queueadmin.pausing import get_paused_queues
 from queueadmin.redisclient import cancelled_key
 from tests.helpers import wait_until
 from tests.queueadmin.conftest import API, bearer, record_with_status
