@@ -25,6 +25,18 @@ class BearerTokenAuth(HttpBearer):
     """Accept an active ``ApiToken`` sent as ``Authorization: Bearer <token>``."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
+        api_token = self.find_token(token)
+        if api_token is None:
+            return None
+        self.check_token(api_token)
+        # Marked used only once accepted, so that a rejected call changes nothing.
+        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=timezone.now())
+        request.api_token = api_token
+        return api_token.user
+
+    @staticmethod
+    def find_token(token: str) -> ApiToken | None:
+        """Return the active token of an active user matching ``token``, else None."""
         if not token:
             return None
         api_token = (
@@ -36,9 +48,10 @@ class BearerTokenAuth(HttpBearer):
         if api_token is None or not api_token.user.is_active:
             logger.info("Rejected an unknown, expired or revoked API token.")
             return None
-        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=timezone.now())
-        request.api_token = api_token
-        return api_token.user
+        return api_token
+
+    def check_token(self, api_token: ApiToken) -> None:
+        """Raise ``AuthorizationError`` (403) if this route rejects the valid token."""
 
 
 def api_auth() -> list:
@@ -58,15 +71,11 @@ class StaffTokenAuth(BearerTokenAuth):
         super().__init__()
         self.scope = scope
 
-    def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = super().authenticate(request, token)
-        if user is None:
-            return None
-        if not user.is_staff:
+    def check_token(self, api_token: ApiToken) -> None:
+        if not api_token.user.is_staff:
             raise AuthorizationError(message="The token's user is not staff.")
-        if self.scope == TokenScope.CONTROL and request.api_token.scope != TokenScope.CONTROL:
+        if self.scope == TokenScope.CONTROL and api_token.scope != TokenScope.CONTROL:
             raise AuthorizationError(message="This route needs a token with the control scope.")
-        return user
 
 
 class StaffSessionAuth(SessionAuth):

@@ -278,3 +278,32 @@ def test_metrics_after_jobs(worker, api_client, read_token):
     assert data["processing_ms"]["p50"] is not None
     assert data["wait_ms"]["p99"] is not None
     assert data["waiting"] == 0
+
+
+def test_retention_deletes_expired_records(broker, settings):
+    from queueadmin.cleaning import apply_retention
+    from queueadmin.records import apply_events
+
+    now = time.time()
+    old, recent = now - 7200, now - 60
+    events = []
+    for job_id, finished, status in [
+        ("old-ok", old, "succeeded"), ("recent-ok", recent, "succeeded"),
+        ("old-dead", old, "dead"), ("recent-dead", recent, "dead"), ("old-waiting", None, ""),
+    ]:
+        base = {"job": job_id, "actor": "counted_job", "queue": "emails"}
+        events.append({**base, "kind": "enqueued", "ts": old - 10})
+        if status == "succeeded":
+            events.append({**base, "kind": "succeeded", "ts": finished})
+        if status == "dead":
+            events.append({**base, "kind": "failed", "ts": finished, "dead": True})
+    apply_events(events)
+    settings.QUEUE_JOB_RECORD_RETENTION_SECONDS = 3600
+    settings.QUEUE_DEAD_LETTER_RETENTION_SECONDS = 3600
+
+    result = apply_retention()
+
+    assert result.job_records == 1
+    assert result.dead_letters == 1
+    remaining = set(JobRecord.objects.values_list("job_id", flat=True))
+    assert remaining == {"recent-ok", "recent-dead", "old-waiting"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from queueadmin.models import AuditEntry
+from queueadmin.models import ApiToken, AuditEntry
 from queueadmin.pausing import get_paused_queues
 from tests.queueadmin.conftest import API, bearer, csrf_header
 
@@ -99,6 +99,7 @@ def test_rejected_pause_changes_nothing(broker, api_client, read_token, plain_us
 
     assert get_paused_queues() == []
     assert AuditEntry.objects.count() == 0
+    assert ApiToken.objects.get().last_used_at is None
 
 
 def test_session_write_without_csrf_403(broker, staff_client):
