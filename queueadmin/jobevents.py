@@ -43,13 +43,15 @@ class EventBuffer:
         self._thread_pid: int | None = None
         self._dropped = 0
 
-    def add_event(self, kind: str, job_id: str, **fields: Any) -> None:
-        """Buffer one job event; ``ts`` (UNIX seconds) is added unless given."""
+    def add_event(self, kind: str, job_id: str, **fields: Any) -> dict[str, Any]:
+        """Buffer one job event and return it; ``ts`` (UNIX seconds) is added unless given."""
         fields.setdefault("ts", time.time())
-        line = json.dumps({"kind": kind, "job": job_id, **fields}, default=str)
+        event = {"kind": kind, "job": job_id, **fields}
+        line = json.dumps(event, default=str)
         with self._lock:
             self._events.append(line)
         self._ensure_thread()
+        return event
 
     def incr(self, key: str, field: str, amount: int = 1, expire_seconds: int | None = None) -> None:
         """Buffer ``HINCRBY key field amount``; ``expire_seconds`` sets the key's TTL."""
@@ -138,6 +140,6 @@ buffer = EventBuffer()
 atexit.register(buffer.push)
 
 
-def emit(kind: str, job_id: str, **fields: Any) -> None:
-    """Buffer one job event of this process."""
-    buffer.add_event(kind, job_id, **fields)
+def emit(kind: str, job_id: str, **fields: Any) -> dict[str, Any]:
+    """Buffer one job event of this process and return it."""
+    return buffer.add_event(kind, job_id, **fields)

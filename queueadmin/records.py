@@ -218,6 +218,31 @@ def apply_events(events: list[dict[str, Any]]) -> int:
     return len(by_job)
 
 
+def insert_enqueued_record(event: dict[str, Any]) -> None:
+    """Insert the record of a job just sent, unless a row for it exists already.
+
+    Callers outside workers read a job's record right after sending it (for
+    example to find a live job by idempotency key), so the producer writes
+    this one row at once. ``INSERT … ON CONFLICT DO NOTHING`` never overwrites
+    a row that a flush wrote first, and the same event still goes through the
+    event list, so a flush fills in anything this insert did not write.
+    """
+    record = _new_record(event["job"])
+    _identify(record, event)
+    _apply_enqueued(record, event)
+    record.updated_at = _time(event["ts"])
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in _WRITTEN_FIELDS)
+    placeholders = ", ".join(["%s"] * len(_WRITTEN_FIELDS))
+    table = connection.ops.quote_name(JobRecord._meta.db_table)
+    job_id_column = connection.ops.quote_name("job_id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
+            f"ON CONFLICT ({job_id_column}) DO NOTHING",
+            _row(record, _converters(connection.ops)),
+        )
+
+
 def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
     """Push this process's buffer, then write pending events into job records.
 

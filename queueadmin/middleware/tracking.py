@@ -1,8 +1,10 @@
 """Record each job's life as buffered events and count its outcome.
 
-The hooks append to the process's ``queueadmin.jobevents`` buffer and never
-write to the database: worker processes fold the events into job records in
-batches (``queueadmin.records.flush_job_events``) from a flusher thread.
+The hooks append to the process's ``queueadmin.jobevents`` buffer, and worker
+processes fold the events into job records in batches
+(``queueadmin.records.flush_job_events``) from a flusher thread. Only a job
+sent from outside a worker (a web request, a command) gets its record inserted
+at once, so that its sender can read it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ DELIVERY_OPTIONS = frozenset(
         SKIP_STATUS_OPTION,
     }
 )
+
+
+def _records():
+    # Imported on first use: middleware is built while Django loads the apps,
+    # before models can be imported.
+    from queueadmin import records
+
+    return records
 
 
 def _queue(message) -> str:
@@ -108,7 +118,7 @@ class JobTracking(Middleware):
             )
             return
         envelope = message.options.get(ENVELOPE_OPTION) or {}
-        emit(
+        event = emit(
             "enqueued",
             message.message_id,
             ts=ts,
@@ -124,6 +134,9 @@ class JobTracking(Middleware):
             eta=eta,
         )
         metrics.count_enqueued(_queue(message), message.actor_name)
+        if self._flusher is None:
+            # Outside a worker the sender may read the record at once.
+            _records().insert_enqueued_record(event)
 
     def before_process_message(self, broker, message):
         now = time.time()

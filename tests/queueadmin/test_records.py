@@ -81,13 +81,29 @@ def test_delayed_job_has_due_time(broker):
     assert (record.eta - record.enqueued_at).total_seconds() == pytest.approx(60, abs=2)
 
 
-def test_enqueue_buffers_without_database_write(broker, redis_client):
-    job_id = counted_job.enqueue(key="buffered")
+def test_enqueue_inserts_record_and_event(broker, redis_client):
+    job_id = counted_job.enqueue(key="buffered", correlation_id="corr-now")
 
-    assert not JobRecord.objects.filter(job_id=job_id).exists()
+    record = JobRecord.objects.get(job_id=job_id)
+    assert record.status == JobStatus.ENQUEUED
+    assert record.correlation_id == "corr-now"
+    assert record.payload["key"] == "buffered"
     buffer.push()
     raw_events = redis_client.lrange(job_events_key(), 0, -1)
     assert any(json.loads(raw)["job"] == job_id for raw in raw_events)
+
+
+def test_enqueue_insert_keeps_flushed_row(broker):
+    base = {"job": "flushed-first", "actor": "counted_job", "queue": "emails"}
+    apply_events([{**base, "kind": "started", "ts": 200.0, "attempt": 1}])
+
+    from queueadmin.records import insert_enqueued_record
+
+    insert_enqueued_record({**base, "kind": "enqueued", "ts": 199.0, "payload": {"key": "k"}})
+
+    record = JobRecord.objects.get(job_id="flushed-first")
+    assert record.status == JobStatus.RUNNING
+    assert record.attempts == 1
 
 
 def test_late_event_does_not_move_status_back(broker):
