@@ -136,7 +136,17 @@ class JobTracking(Middleware):
         metrics.count_enqueued(_queue(message), message.actor_name)
         if self._flusher is None:
             # Outside a worker the sender may read the record at once.
+            self._insert_record(event)
+
+    @staticmethod
+    def _insert_record(event) -> None:
+        from django.db import DatabaseError
+
+        try:
             _records().insert_enqueued_record(event)
+        except DatabaseError as exc:
+            # The event is buffered as well, so a later flush writes the record.
+            logger.warning("Inserting the record of job %s failed: %s", event["job"], exc)
 
     def before_process_message(self, broker, message):
         now = time.time()

@@ -132,3 +132,13 @@ def test_liveness_needs_no_auth(broker, api_client):
 
     assert response.status_code == 200
     assert response.content == b"ok"
+
+
+def test_openapi_lists_queue_routes(broker, api_client, read_token):
+    paths = api_client.get("/api/openapi.json", **bearer(read_token)).json()["paths"]
+
+    for path in ("/api/queues/health", "/api/queues/metrics", "/api/queues/jobs",
+                 "/api/queues/jobs/{job_id}", "/api/queues/queues/{name}/pause",
+                 "/api/queues/clean", "/api/queues/dead-letters/retry",
+                 "/api/queues/jobs/{job_id}/cancel"):
+        assert path in paths
