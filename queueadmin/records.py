@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -174,24 +175,36 @@ def _row(record: SimpleNamespace, converters) -> tuple:
     return tuple(values)
 
 
-def _upsert_sql() -> str:
+#: Rows per upsert statement: 500 x 27 parameters stay below the limits of
+#: PostgreSQL (65,535) and SQLite 3.32+ (32,766).
+UPSERT_ROWS = 500
+
+
+def _upsert_sql(row_count: int) -> str:
     table = connection.ops.quote_name(JobRecord._meta.db_table)
     columns = [connection.ops.quote_name(field.column) for field in _WRITTEN_FIELDS]
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
-    placeholders = ", ".join(["%s"] * len(columns))
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * row_count)} "
         f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
     )
 
 
-def apply_events(events: list[dict[str, Any]]) -> int:
-    """Write ``events`` into job records with one upsert statement per job.
+def _upsert(rows: list[tuple]) -> None:
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), UPSERT_ROWS):
+            chunk = rows[start : start + UPSERT_ROWS]
+            cursor.execute(_upsert_sql(len(chunk)), [value for row in chunk for value in row])
 
-    Records are folded as plain namespaces and written with ``executemany``
-    of ``INSERT … ON CONFLICT (job_id) DO UPDATE`` (PostgreSQL and SQLite
-    3.24+): the ORM's per-value preparation cost more than the rest of a
-    no-op job. Returns the number of records written.
+
+def apply_events(events: list[dict[str, Any]]) -> int:
+    """Write ``events`` into job records with one upsert statement per 500 jobs.
+
+    Records are folded as plain namespaces and written with multi-row
+    ``INSERT … ON CONFLICT (job_id) DO UPDATE`` statements (PostgreSQL and
+    SQLite 3.24+): the ORM's per-value preparation cost more than the rest of
+    a no-op job. Returns the number of records written.
     """
     by_job: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
@@ -213,19 +226,31 @@ def apply_events(events: list[dict[str, Any]]) -> int:
                 _APPLIERS[event["kind"]](record, event)
             record.updated_at = _time(job_events[-1]["ts"])
             rows.append(_row(record, converters))
-        with connection.cursor() as cursor:
-            cursor.executemany(_upsert_sql(), rows)
+        _upsert(rows)
     return len(by_job)
 
 
-def insert_enqueued_record(event: dict[str, Any]) -> None:
-    """Insert the record of a job just sent, unless a row for it exists already.
+def insert_in_transaction(message: Any, delay: int | None) -> None:
+    """Insert the record of a job that the current transaction sends on commit.
 
-    Callers outside workers read a job's record right after sending it (for
-    example to find a live job by idempotency key), so the producer writes
-    this one row at once. ``INSERT … ON CONFLICT DO NOTHING`` never overwrites
-    a row that a flush wrote first, and the same event still goes through the
-    event list, so a flush fills in anything this insert did not write.
+    The row commits or rolls back with the caller's data, like the send, and
+    costs no commit of its own, so code in that transaction and right after it
+    can find the job (for example by idempotency key) before any flush.
+    """
+    from queueadmin.middleware.tracking import enqueued_fields
+
+    now = time.time()
+    eta = now + delay / 1000 if delay else None
+    insert_enqueued_record({"kind": "enqueued", "job": message.message_id,
+                            **enqueued_fields(message, ts=now, eta=eta)})
+
+
+def insert_enqueued_record(event: dict[str, Any]) -> None:
+    """Insert a record from an "enqueued" event, unless a row for the job exists.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` never overwrites a row that a flush
+    wrote first. The broker's event still goes through the event list, so a
+    flush fills in what this insert could not know (the broker's message id).
     """
     record = _new_record(event["job"])
     _identify(record, event)

@@ -2,9 +2,9 @@
 
 The hooks append to the process's ``queueadmin.jobevents`` buffer, and worker
 processes fold the events into job records in batches
-(``queueadmin.records.flush_job_events``) from a flusher thread. Only a job
-sent from outside a worker (a web request, a command) gets its record inserted
-at once, so that its sender can read it.
+(``queueadmin.records.flush_job_events``) from a flusher thread. A job sent
+from inside a transaction also gets its record inserted in that transaction
+(``queueadmin.records.insert_in_transaction``).
 """
 
 from __future__ import annotations
@@ -46,20 +46,30 @@ DELIVERY_OPTIONS = frozenset(
 )
 
 
-def _records():
-    # Imported on first use: middleware is built while Django loads the apps,
-    # before models can be imported.
-    from queueadmin import records
-
-    return records
-
-
 def _queue(message) -> str:
     return message.queue_name.removesuffix(".DQ")
 
 
 def _seconds(milliseconds: int | None) -> float | None:
     return None if milliseconds is None else milliseconds / 1000
+
+
+def enqueued_fields(message, *, ts: float, eta: float | None) -> dict:
+    """Return the fields of the "enqueued" event of ``message``; times in UNIX seconds."""
+    envelope = message.options.get(ENVELOPE_OPTION) or {}
+    return {
+        "ts": ts,
+        "actor": message.actor_name,
+        "queue": _queue(message),
+        "priority": message.options.get("priority", 0),
+        "payload": message.args[0] if message.args else {},
+        "options": {k: v for k, v in message.options.items() if k not in DELIVERY_OPTIONS},
+        "broker_message_id": message.options.get("redis_message_id", ""),
+        "idempotency_key": envelope.get("idempotency_key"),
+        "correlation_id": envelope.get("correlation_id"),
+        "user_id": envelope.get("user_id"),
+        "eta": eta,
+    }
 
 
 class JobTracking(Middleware):
@@ -117,36 +127,8 @@ class JobTracking(Middleware):
                 delay_ms=delay,
             )
             return
-        envelope = message.options.get(ENVELOPE_OPTION) or {}
-        event = emit(
-            "enqueued",
-            message.message_id,
-            ts=ts,
-            actor=message.actor_name,
-            queue=_queue(message),
-            priority=message.options.get("priority", 0),
-            payload=message.args[0] if message.args else {},
-            options={k: v for k, v in message.options.items() if k not in DELIVERY_OPTIONS},
-            broker_message_id=message.options.get("redis_message_id", ""),
-            idempotency_key=envelope.get("idempotency_key"),
-            correlation_id=envelope.get("correlation_id"),
-            user_id=envelope.get("user_id"),
-            eta=eta,
-        )
+        emit("enqueued", message.message_id, **enqueued_fields(message, ts=ts, eta=eta))
         metrics.count_enqueued(_queue(message), message.actor_name)
-        if self._flusher is None:
-            # Outside a worker the sender may read the record at once.
-            self._insert_record(event)
-
-    @staticmethod
-    def _insert_record(event) -> None:
-        from django.db import DatabaseError
-
-        try:
-            _records().insert_enqueued_record(event)
-        except DatabaseError as exc:
-            # The event is buffered as well, so a later flush writes the record.
-            logger.warning("Inserting the record of job %s failed: %s", event["job"], exc)
 
     def before_process_message(self, broker, message):
         now = time.time()

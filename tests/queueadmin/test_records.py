@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.conf import settings
+from django.db import transaction
 
 from queueadmin.jobevents import buffer
 from queueadmin.models import JobRecord, JobStatus
@@ -81,13 +82,29 @@ def test_delayed_job_has_due_time(broker):
     assert (record.eta - record.enqueued_at).total_seconds() == pytest.approx(60, abs=2)
 
 
-def test_enqueue_inserts_record_and_event(broker, redis_client):
-    job_id = counted_job.enqueue(key="buffered", correlation_id="corr-now")
+def test_enqueue_in_transaction_inserts_record(broker):
+    with transaction.atomic():
+        job_id = counted_job.enqueue(key="in-transaction", correlation_id="corr-now")
+        record = JobRecord.objects.get(job_id=job_id)
 
-    record = JobRecord.objects.get(job_id=job_id)
     assert record.status == JobStatus.ENQUEUED
     assert record.correlation_id == "corr-now"
-    assert record.payload["key"] == "buffered"
+    assert record.payload["key"] == "in-transaction"
+
+
+def test_rolled_back_enqueue_leaves_no_record(broker):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        job_id = counted_job.enqueue(key="rolled-back")
+        raise RuntimeError("roll back")
+
+    flush_job_events(wait=True)
+    assert not JobRecord.objects.filter(job_id=job_id).exists()
+
+
+def test_enqueue_outside_transaction_buffers(broker, redis_client):
+    job_id = counted_job.enqueue(key="buffered")
+
+    assert not JobRecord.objects.filter(job_id=job_id).exists()
     buffer.push()
     raw_events = redis_client.lrange(job_events_key(), 0, -1)
     assert any(json.loads(raw)["job"] == job_id for raw in raw_events)
