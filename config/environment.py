@@ -79,6 +79,25 @@ class Environment(BaseSettings):
     queue_dead_letter_ttl_seconds: int = Field(
         14 * 86400, ge=60, description="an integer >= 60 (seconds)"
     )
+    # Queue administration: job records, health, metrics and the Prometheus endpoint.
+    queue_job_record_retention_seconds: int = Field(
+        7 * 86400, ge=60, description="an integer >= 60 (seconds)"
+    )
+    queue_dead_letter_retention_seconds: int = Field(
+        14 * 86400, ge=60, description="an integer >= 60 (seconds)"
+    )
+    queue_prometheus_token: str = Field(
+        "", description="a secret for GET /metrics; empty disables the endpoint"
+    )
+    queue_health_stuck_seconds: int = Field(
+        30, ge=1, description="an integer >= 1 (seconds)"
+    )
+    queue_health_max_wait_seconds: int = Field(
+        300, ge=1, description="an integer >= 1 (seconds)"
+    )
+    queue_health_dead_letter_threshold: int = Field(
+        10, ge=1, description="an integer >= 1 (dead letters per 15 minutes)"
+    )
     meetings_max_upload_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="an integer >= 1024 (bytes)"
     )

@@ -70,8 +70,10 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
             # Workers write from several threads; wait for the lock instead
-            # of failing at once.
-            "OPTIONS": {"timeout": 30},
+            # of failing at once. Transactions take the write lock when they
+            # begin, so a read-then-write transaction cannot deadlock with
+            # another writer (SQLite would fail it at once with "locked").
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -117,8 +119,25 @@ QUEUE_MAX_BACKOFF = env.queue_max_backoff
 QUEUE_MAX_PAYLOAD_BYTES = env.queue_max_payload_bytes
 QUEUE_DEAD_LETTER_TTL_SECONDS = env.queue_dead_letter_ttl_seconds
 
+# Queue administration: job records, health, metrics and the Prometheus endpoint.
+QUEUE_JOB_RECORD_RETENTION_SECONDS = env.queue_job_record_retention_seconds
+QUEUE_DEAD_LETTER_RETENTION_SECONDS = env.queue_dead_letter_retention_seconds
+QUEUE_PROMETHEUS_TOKEN = env.queue_prometheus_token
+QUEUE_HEALTH_STUCK_SECONDS = env.queue_health_stuck_seconds
+QUEUE_HEALTH_MAX_WAIT_SECONDS = env.queue_health_max_wait_seconds
+QUEUE_HEALTH_DEAD_LETTER_THRESHOLD = env.queue_health_dead_letter_threshold
+#: Seconds after which a worker without a heartbeat no longer counts as live.
+QUEUE_WORKER_HEARTBEAT_TIMEOUT_SECONDS = 15
+#: Seconds between two pushes of buffered job events and metrics to Redis.
+QUEUE_EVENT_PUSH_INTERVAL_SECONDS = 0.2
+#: Seconds between two drains of the job event list into job records.
+QUEUE_EVENT_FLUSH_INTERVAL_SECONDS = 0.5
+#: Seconds between two retention clean-ups, run by one worker process at a time.
+QUEUE_RETENTION_INTERVAL_SECONDS = 3600
+
 DRAMATIQ_BROKER = {
-    "BROKER": "dramatiq.brokers.redis.RedisBroker",
+    # NOTE: this subclass only adds the pause check to the consumer.
+    "BROKER": "queueadmin.broker_pause.PausableRedisBroker",
     "OPTIONS": {
         "url": REDIS_URL,
         "namespace": QUEUE_REDIS_NAMESPACE,
@@ -133,11 +152,13 @@ DRAMATIQ_BROKER = {
         # retry decision is made before the job record is written.
         "queueadmin.middleware.context.JobContextMiddleware",
         "dramatiq.middleware.CurrentMessage",
+        "queueadmin.middleware.cancellation.CancelledJobs",
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",
         "dramatiq.middleware.ShutdownNotifications",
         "dramatiq.middleware.Callbacks",
         "dramatiq.middleware.Pipelines",
+        "queueadmin.middleware.heartbeat.WorkerHeartbeat",
         "queueadmin.middleware.tracking.JobTracking",
         "queueadmin.middleware.retries.BackoffRetries",
         "django_dramatiq.middleware.DbConnectionsMiddleware",

@@ -88,7 +88,10 @@ def _build_envelope(actor: JobActor, message_id: str, request: EnqueueRequest) -
 
 
 def send_job(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -> str:
-    """Send the job now, or after the commit inside an atomic block; return its id."""
+    """Send the job now, or after the commit inside an atomic block; return its id.
+
+    Inside an atomic block the job's record is inserted in that transaction.
+    """
     message = build_message(actor, payload, request)
     delay = request.delay_ms()
 
@@ -102,5 +105,9 @@ def send_job(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -> st
             delay,
         )
 
+    if transaction.get_connection().in_atomic_block:
+        from queueadmin.records import insert_in_transaction
+
+        insert_in_transaction(message, delay)
     transaction.on_commit(send)
     return message.message_id

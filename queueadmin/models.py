@@ -16,7 +16,10 @@ class JobRecord(models.Model):
     """The life of one job, keyed by its Dramatiq message id.
 
     Retries keep the message id, so one row follows a job through all of its
-    attempts.
+    attempts. Workers do not write rows directly: ``queueadmin.jobevents``
+    buffers events and ``queueadmin.records`` folds them into rows in batches.
+    A dead-lettered row keeps the payload and message options, so that
+    ``queueadmin.deadletters`` can rebuild the message on any broker.
     """
 
     job_id = models.CharField(max_length=36, unique=True)
@@ -28,13 +31,22 @@ class JobRecord(models.Model):
     correlation_id = models.CharField(max_length=128, blank=True, db_index=True)
     user_id = models.CharField(max_length=128, blank=True)
     payload = models.JSONField(default=dict, blank=True)
+    #: Message options needed to rebuild the message (envelope, actor overrides).
+    options = models.JSONField(default=dict, blank=True)
+    #: The broker's own id of the last copy sent (Redis: ``redis_message_id``).
+    broker_message_id = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     enqueued_at = models.DateTimeField(default=timezone.now)
+    #: When a delayed job or a scheduled retry is due.
     eta = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    #: Time of the event that set ``status``; older events do not overwrite it.
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    wait_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    next_retry_delay_ms = models.PositiveIntegerField(null=True, blank=True)
     progress = models.PositiveSmallIntegerField(null=True, blank=True)
     progress_message = models.CharField(max_length=255, blank=True)
     result_summary = models.CharField(max_length=255, blank=True)
@@ -44,6 +56,8 @@ class JobRecord(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["queue", "status", "id"], name="job_queue_status_id"),
+            models.Index(fields=["queue", "id"], name="job_queue_id"),
+            models.Index(fields=["status", "id"], name="job_status_id"),
             models.Index(fields=["actor", "id"], name="job_actor_id"),
             models.Index(fields=["status", "finished_at"], name="job_status_finished"),
             models.Index(fields=["enqueued_at"], name="job_enqueued_at"),
@@ -51,6 +65,59 @@ class JobRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.job_id} ({self.status})"
+
+
+class DeadLetterManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(status=JobStatus.DEAD)
+
+
+class DeadLetter(JobRecord):
+    """A job record whose job was dead-lettered: the admin's dead-letter view."""
+
+    objects = DeadLetterManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "dead letter"
+
+
+class QueueOverview(models.Model):
+    """No table: gives the admin index a link to the queue overview page."""
+
+    class Meta:
+        managed = False
+        verbose_name = "queue overview"
+        verbose_name_plural = "queue overview"
+        default_permissions = ("view", "change")
+
+
+class AuditEntry(models.Model):
+    """One control action (pause, resume, clean, retry, cancel) and its outcome."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        REJECTED = "rejected"
+        ERROR = "error"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    username = models.CharField(max_length=150, blank=True)
+    #: How the action came in: api-session, api-token, admin or command.
+    channel = models.CharField(max_length=16)
+    token_name = models.CharField(max_length=100, blank=True)
+    action = models.CharField(max_length=32)
+    target = models.CharField(max_length=255, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+        ordering = ("-id",)
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target}"
 
 
 class TokenScope(models.TextChoices):

@@ -1,100 +1,303 @@
-"""Write the life of each job into ``JobRecord`` rows."""
+"""Fold buffered job events into ``JobRecord`` rows, in batches.
+
+Events arrive in the Redis list ``{namespace}:job-events`` (see
+``queueadmin.jobevents``). ``flush_job_events`` holds a Redis lock while it
+reads a batch and upserts it (INSERT … ON CONFLICT). It trims the batch from
+the list only after the commit, so one process writes at a time and a failed
+flush loses no event. Within a job, events apply in time order;
+an event older than the record's ``status_changed_at`` leaves the status
+alone, so events pushed late by another process cannot move a job back.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
-from datetime import datetime, timedelta, timezone
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone as django_timezone
+import redis
+from django.db import connection, models, transaction
 
 from queueadmin.context import current_job
-from queueadmin.envelope import get_envelope
-from queueadmin.models import JobRecord, JobStatus
+from queueadmin.jobevents import buffer, emit
+from queueadmin.models import JobRecord
+from queueadmin.redisclient import get_redis, job_events_key, key
+from queueadmin.statuses import JobStatus
 
 logger = logging.getLogger(__name__)
 
+#: Events read from Redis and written to the database in one transaction.
+BATCH_SIZE = 1000
+#: Seconds a flush may hold the lock before another process may take it.
+LOCK_TIMEOUT_SECONDS = 60
 SUMMARY_LENGTH = 255
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+#: Columns of the upsert; ``job_id`` comes first, it is the conflict target.
+_WRITTEN_FIELDS = [JobRecord._meta.get_field("job_id")] + [
+    field for field in JobRecord._meta.concrete_fields if field.name not in ("id", "job_id")
+]
+_COPIED_FIELDS = _WRITTEN_FIELDS[1:]
 
 
-def _from_millis(value: int | None) -> datetime | None:
-    if value is None:
+def _time(ts: float | None) -> datetime | None:
+    if ts is None:
         return None
-    return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-def record_enqueued(message: Any, delay: int | None) -> None:
-    """Create the record of a new job; leave an existing record alone."""
-    envelope = get_envelope(message)
-    now = django_timezone.now()
-    fields = {
-        "actor": message.actor_name,
-        "queue": message.queue_name.removesuffix(".DQ"),
-        "status": JobStatus.DELAYED if delay else JobStatus.ENQUEUED,
-        "priority": message.options.get("priority", 0),
-        "enqueued_at": now,
-        "eta": now + timedelta(milliseconds=delay) if delay else None,
-        "payload": message.args[0] if message.args else {},
-    }
-    if envelope is not None:
-        fields["idempotency_key"] = envelope.idempotency_key
-        fields["correlation_id"] = envelope.correlation_id
-        fields["user_id"] = envelope.user_id or ""
+def _set_status(record: SimpleNamespace, status: str, event: dict[str, Any]) -> bool:
+    at = _time(event["ts"])
+    if at < record.status_changed_at:
+        return False
+    record.status = status
+    record.status_changed_at = at
+    return True
+
+
+def _identify(record: SimpleNamespace, event: dict[str, Any]) -> None:
+    record.actor = event.get("actor") or record.actor
+    record.queue = event.get("queue") or record.queue
+
+
+def _apply_enqueued(record: SimpleNamespace, event: dict[str, Any]) -> None:
+    record.priority = event.get("priority", 0)
+    record.payload = event.get("payload", {})
+    record.options = event.get("options", {})
+    record.broker_message_id = event.get("broker_message_id", "")
+    record.idempotency_key = event.get("idempotency_key") or ""
+    record.correlation_id = event.get("correlation_id") or ""
+    record.user_id = event.get("user_id") or ""
+    record.enqueued_at = _time(event["ts"])
+    record.eta = _time(event.get("eta"))
+    status = JobStatus.DELAYED if event.get("eta") else JobStatus.ENQUEUED
+    if _set_status(record, status, event):
+        # A dead letter sent again starts over with fresh attempts.
+        record.attempts = 0
+        record.started_at = record.finished_at = None
+        record.duration_ms = record.wait_ms = record.progress = None
+        record.progress_message = record.result_summary = ""
+
+
+def _apply_retry_scheduled(record: SimpleNamespace, event: dict[str, Any]) -> None:
+    record.broker_message_id = event.get("broker_message_id", record.broker_message_id)
+    record.eta = _time(event.get("eta"))
+    record.next_retry_delay_ms = event.get("delay_ms")
+    _set_status(record, JobStatus.RETRYING, event)
+
+
+def _apply_moved(record: SimpleNamespace, event: dict[str, Any]) -> None:
+    record.broker_message_id = event.get("broker_message_id", record.broker_message_id)
+
+
+def _apply_started(record: SimpleNamespace, event: dict[str, Any]) -> None:
+    if _set_status(record, JobStatus.RUNNING, event):
+        record.started_at = _time(event["ts"])
+        record.finished_at = None
+        record.attempts = event.get("attempt", 1)
+        record.wait_ms = event.get("wait_ms")
+
+
+def _apply_progress(record: SimpleNamespace, event: dict[str, Any]) -> None:
+    record.progress = event["percent"]
+    record.progress_message = event.get("message", "")
+
+
+def _apply_succeeded(record: SimpleNamespace, event: dict[str, Any]) -> None:
+    if _set_status(record, JobStatus.SUCCEEDED, event):
+        record.finished_at = _time(event["ts"])
+        record.duration_ms = event.get("duration_ms")
+        record.result_summary = event.get("result_summary", "")[:SUMMARY_LENGTH]
+        record.progress = 100
+
+
+def _apply_failed(record: SimpleNamespace, event: dict[str, Any]) -> None:
+    record.duration_ms = event.get("duration_ms")
+    record.last_error = event.get("error", "")
+    record.traceback = event.get("traceback", "")
+    record.attempts = max(record.attempts, event.get("attempt", 1))
+    if event.get("broker_message_id"):
+        record.broker_message_id = event["broker_message_id"]
+    if event.get("dead") and _set_status(record, JobStatus.DEAD, event):
+        record.finished_at = _time(event["ts"])
+
+
+def _apply_finished(record: SimpleNamespace, event: dict[str, Any]) -> None:
+    """Apply ``skipped`` and ``cancelled`` events: the job will not run."""
+    if _set_status(record, event["status"], event):
+        record.finished_at = _time(event["ts"])
+        if event.get("reason"):
+            record.last_error = event["reason"]
+
+
+_APPLIERS: dict[str, Callable[[SimpleNamespace, dict[str, Any]], None]] = {
+    "enqueued": _apply_enqueued,
+    "retry_scheduled": _apply_retry_scheduled,
+    "moved": _apply_moved,
+    "started": _apply_started,
+    "progress": _apply_progress,
+    "succeeded": _apply_succeeded,
+    "failed": _apply_failed,
+    "finished": _apply_finished,
+}
+
+
+def _new_record(job_id: str) -> SimpleNamespace:
+    record = SimpleNamespace(**{field.attname: field.get_default() for field in _COPIED_FIELDS})
+    record.job_id = job_id
+    record.status_changed_at = EPOCH
+    return record
+
+
+def _converters(ops) -> list[tuple[str, Callable[[Any], Any] | None]]:
+    converters: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for field in _WRITTEN_FIELDS:
+        converter = None
+        if isinstance(field, models.DateTimeField):
+            converter = ops.adapt_datetimefield_value
+        elif isinstance(field, models.JSONField):
+            converter = functools.partial(ops.adapt_json_value, encoder=field.encoder)
+        converters.append((field.attname, converter))
+    return converters
+
+
+def _row(record: SimpleNamespace, converters) -> tuple:
+    values = []
+    for attname, converter in converters:
+        value = getattr(record, attname)
+        values.append(value if converter is None else converter(value))
+    return tuple(values)
+
+
+#: Rows per upsert statement: 500 x 27 parameters stay below the limits of
+#: PostgreSQL (65,535) and SQLite 3.32+ (32,766).
+UPSERT_ROWS = 500
+
+
+def _upsert_sql(row_count: int) -> str:
+    table = connection.ops.quote_name(JobRecord._meta.db_table)
+    columns = [connection.ops.quote_name(field.column) for field in _WRITTEN_FIELDS]
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * row_count)} "
+        f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
+    )
+
+
+def _upsert(rows: list[tuple]) -> None:
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), UPSERT_ROWS):
+            chunk = rows[start : start + UPSERT_ROWS]
+            cursor.execute(_upsert_sql(len(chunk)), [value for row in chunk for value in row])
+
+
+def apply_events(events: list[dict[str, Any]]) -> int:
+    """Write ``events`` into job records with one upsert statement per 500 jobs.
+
+    Records are folded as plain namespaces and written with multi-row
+    ``INSERT … ON CONFLICT (job_id) DO UPDATE`` statements (PostgreSQL and
+    SQLite 3.24+): the ORM's per-value preparation cost more than the rest of
+    a no-op job. Returns the number of records written.
+    """
+    by_job: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        by_job[event["job"]].append(event)
+
+    with transaction.atomic():
+        existing = {
+            row["job_id"]: SimpleNamespace(**row)
+            for row in JobRecord.objects.filter(job_id__in=list(by_job)).values(
+                *[field.attname for field in _WRITTEN_FIELDS]
+            )
+        }
+        converters = _converters(connection.ops)
+        rows = []
+        for job_id, job_events in by_job.items():
+            record = existing.get(job_id) or _new_record(job_id)
+            for event in sorted(job_events, key=lambda item: item["ts"]):
+                _identify(record, event)
+                _APPLIERS[event["kind"]](record, event)
+            record.updated_at = _time(job_events[-1]["ts"])
+            rows.append(_row(record, converters))
+        _upsert(rows)
+    return len(by_job)
+
+
+def insert_in_transaction(message: Any, delay: int | None) -> None:
+    """Insert the record of a job that the current transaction sends on commit.
+
+    The row commits or rolls back with the caller's data, like the send, and
+    costs no commit of its own, so code in that transaction and right after it
+    can find the job (for example by idempotency key) before any flush.
+    """
+    from queueadmin.middleware.tracking import enqueued_fields
+
+    now = time.time()
+    eta = now + delay / 1000 if delay else None
+    insert_enqueued_record({"kind": "enqueued", "job": message.message_id,
+                            **enqueued_fields(message, ts=now, eta=eta)})
+
+
+def insert_enqueued_record(event: dict[str, Any]) -> None:
+    """Insert a record from an "enqueued" event, unless a row for the job exists.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` never overwrites a row that a flush
+    wrote first. The broker's event still goes through the event list, so a
+    flush fills in what this insert could not know (the broker's message id).
+    """
+    record = _new_record(event["job"])
+    _identify(record, event)
+    _apply_enqueued(record, event)
+    record.updated_at = _time(event["ts"])
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in _WRITTEN_FIELDS)
+    placeholders = ", ".join(["%s"] * len(_WRITTEN_FIELDS))
+    table = connection.ops.quote_name(JobRecord._meta.db_table)
+    job_id_column = connection.ops.quote_name("job_id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
+            f"ON CONFLICT ({job_id_column}) DO NOTHING",
+            _row(record, _converters(connection.ops)),
+        )
+
+
+def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
+    """Push this process's buffer, then write pending events into job records.
+
+    With ``wait`` the call waits up to 5 s for a flush running in another
+    process, so that its caller then sees every event sent before the call.
+    Returns the number of events written; 0 when another process holds the
+    lock and ``wait`` is false.
+    """
+    buffer.push()
+    client = get_redis()
+    lock = client.lock(
+        key("job-events", "lock"), timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=5
+    )
+    if not lock.acquire(blocking=wait):
+        return 0
+    written = 0
     try:
-        with transaction.atomic():
-            JobRecord.objects.create(job_id=message.message_id, **fields)
-    except IntegrityError:
-        logger.debug("Job record %s exists already.", message.message_id)
-
-
-def record_retry_scheduled(message: Any, delay: int | None) -> None:
-    eta = django_timezone.now() + timedelta(milliseconds=delay or 0)
-    JobRecord.objects.filter(job_id=message.message_id).update(
-        status=JobStatus.RETRYING, eta=eta
-    )
-
-
-def record_started(message: Any) -> None:
-    JobRecord.objects.filter(job_id=message.message_id).update(
-        status=JobStatus.RUNNING,
-        started_at=django_timezone.now(),
-        finished_at=None,
-        attempts=message.options.get("retries", 0) + 1,
-    )
-
-
-def record_succeeded(message: Any, result: Any, duration_ms: int) -> None:
-    summary = message.options.get("result_summary", "")
-    if result is not None:
-        summary = repr(result)[:SUMMARY_LENGTH]
-    JobRecord.objects.filter(job_id=message.message_id).update(
-        status=JobStatus.SUCCEEDED,
-        finished_at=django_timezone.now(),
-        duration_ms=duration_ms,
-        result_summary=summary,
-        progress=100,
-    )
-
-
-def record_failed_attempt(message: Any, duration_ms: int, *, dead: bool) -> None:
-    fields = {
-        "duration_ms": duration_ms,
-        "last_error": message.options.get("last_error", ""),
-        "traceback": message.options.get("traceback", ""),
-    }
-    if dead:
-        fields["status"] = JobStatus.DEAD
-        fields["finished_at"] = django_timezone.now()
-    JobRecord.objects.filter(job_id=message.message_id).update(**fields)
-
-
-def record_skipped(message: Any, status: str, reason: str) -> None:
-    JobRecord.objects.filter(job_id=message.message_id).update(
-        status=status,
-        finished_at=django_timezone.now(),
-        last_error=reason,
-    )
+        while written < max_events:
+            raw_events = client.lrange(job_events_key(), 0, BATCH_SIZE - 1)
+            if not raw_events:
+                break
+            apply_events([json.loads(raw) for raw in raw_events])
+            client.ltrim(job_events_key(), len(raw_events), -1)
+            written += len(raw_events)
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            logger.warning("The job event lock expired during a flush of %d events.", written)
+    return written
 
 
 def report_progress(percent: int, message: str = "") -> None:
@@ -102,13 +305,21 @@ def report_progress(percent: int, message: str = "") -> None:
 
     Outside a job (for example when a test calls the job function directly)
     this does nothing.
+
+    Raises:
+      ValueError: ``percent`` is outside 0-100.
     """
     if not 0 <= percent <= 100:
         raise ValueError(f"percent must be between 0 and 100, got {percent}.")
     job = current_job.get()
     if job is None:
         return
-    JobRecord.objects.filter(job_id=job.job_id).update(
-        progress=percent, progress_message=message[:SUMMARY_LENGTH]
+    emit(
+        "progress",
+        job.job_id,
+        actor=job.actor,
+        queue=job.queue,
+        percent=percent,
+        message=message[:SUMMARY_LENGTH],
     )
     logger.info("Progress %d%%: %s", percent, message)

@@ -1,32 +1,79 @@
-"""Record each job's life in ``JobRecord`` rows and announce dead letters."""
+"""Record each job's life as buffered events and count its outcome.
+
+The hooks append to the process's ``queueadmin.jobevents`` buffer, and worker
+processes fold the events into job records in batches
+(``queueadmin.records.flush_job_events``) from a flusher thread. A job sent
+from inside a transaction also gets its record inserted in that transaction
+(``queueadmin.records.insert_in_transaction``).
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from dramatiq.middleware import Middleware
+from dramatiq.worker import ConsumerThread
 
+from queueadmin import metrics
 from queueadmin.encoding import decode_value
-from queueadmin.statuses import JobStatus
+from queueadmin.envelope import ENVELOPE_OPTION
+from queueadmin.jobevents import emit
 from queueadmin.signals import job_dead_lettered
+from queueadmin.statuses import JobStatus
 
 logger = logging.getLogger(__name__)
 
 #: Message option that a middleware sets to say why it skipped a message.
 SKIP_REASON_OPTION = "skip_reason"
+#: Message option with the job status a skipped message gets.
+SKIP_STATUS_OPTION = "skip_status"
+
+#: Message options that describe one delivery, not the job; not kept for rebuilding.
+DELIVERY_OPTIONS = frozenset(
+    {
+        "redis_message_id",
+        "eta",
+        "retries",
+        "traceback",
+        "last_error",
+        "requeue_timestamp",
+        "result_summary",
+        SKIP_REASON_OPTION,
+        SKIP_STATUS_OPTION,
+    }
+)
 
 
-def _records():
-    # Imported on first use: middleware is built while Django loads the apps,
-    # before models can be imported.
-    from queueadmin import records
+def _queue(message) -> str:
+    return message.queue_name.removesuffix(".DQ")
 
-    return records
+
+def _seconds(milliseconds: int | None) -> float | None:
+    return None if milliseconds is None else milliseconds / 1000
+
+
+def enqueued_fields(message, *, ts: float, eta: float | None) -> dict:
+    """Return the fields of the "enqueued" event of ``message``; times in UNIX seconds."""
+    envelope = message.options.get(ENVELOPE_OPTION) or {}
+    return {
+        "ts": ts,
+        "actor": message.actor_name,
+        "queue": _queue(message),
+        "priority": message.options.get("priority", 0),
+        "payload": message.args[0] if message.args else {},
+        "options": {k: v for k, v in message.options.items() if k not in DELIVERY_OPTIONS},
+        "broker_message_id": message.options.get("redis_message_id", ""),
+        "idempotency_key": envelope.get("idempotency_key"),
+        "correlation_id": envelope.get("correlation_id"),
+        "user_id": envelope.get("user_id"),
+        "eta": eta,
+    }
 
 
 class JobTracking(Middleware):
-    """Keep ``JobRecord`` in step with the broker.
+    """Keep job records and metrics in step with the broker.
 
     Listed before the retry middleware, so that its ``after_process_message``
     runs after the retry decision (Dramatiq runs "after" hooks in reverse).
@@ -34,24 +81,112 @@ class JobTracking(Middleware):
 
     def __init__(self) -> None:
         self._started: dict[str, float] = {}
+        self._local = threading.local()
+        self._flusher = None
+
+    def after_worker_boot(self, broker, worker):
+        from queueadmin.flusher import RecordFlusher
+
+        self._flusher = RecordFlusher()
+        self._flusher.start()
+
+    def before_worker_shutdown(self, broker, worker):
+        if self._flusher is not None:
+            self._flusher.stop()
 
     def before_enqueue(self, broker, message, delay):
-        if message.options.get("retries"):
-            _records().record_retry_scheduled(message, delay)
-        else:
-            _records().record_enqueued(message, delay)
+        # Taken before the send: a worker may start the job before this hook's
+        # "after" twin runs, and the start must be the later event.
+        self._local.enqueue_ts = time.time()
+
+    def after_enqueue(self, broker, message, delay):
+        if delay is None and isinstance(threading.current_thread(), ConsumerThread):
+            # In Dramatiq 2.2 a consumer thread enqueues only one kind of message:
+            # a due message moved from the delay queue (``handle_delayed_messages``).
+            # The job was recorded when it was first sent, so only its broker id changes.
+            emit(
+                "moved",
+                message.message_id,
+                actor=message.actor_name,
+                queue=_queue(message),
+                broker_message_id=message.options.get("redis_message_id", ""),
+            )
+            return
+        ts = getattr(self._local, "enqueue_ts", None) or time.time()
+        eta = _seconds(message.options.get("eta")) if delay else None
+        retries = message.options.get("retries", 0)
+        if retries:
+            emit(
+                "retry_scheduled",
+                message.message_id,
+                ts=ts,
+                actor=message.actor_name,
+                queue=_queue(message),
+                broker_message_id=message.options.get("redis_message_id", ""),
+                eta=eta,
+                delay_ms=delay,
+            )
+            return
+        emit("enqueued", message.message_id, **enqueued_fields(message, ts=ts, eta=eta))
+        metrics.count_enqueued(_queue(message), message.actor_name)
 
     def before_process_message(self, broker, message):
+        now = time.time()
         self._started[message.message_id] = time.monotonic()
-        _records().record_started(message)
+        # A retry waits from the retry decision, not from the first send.
+        ready_ms = (
+            message.options.get("eta")
+            or message.options.get("requeue_timestamp")
+            or message.message_timestamp
+        )
+        wait_ms = max(0, int(now * 1000 - ready_ms))
+        message.options["wait_ms"] = wait_ms
+        emit(
+            "started",
+            message.message_id,
+            ts=now,
+            actor=message.actor_name,
+            queue=_queue(message),
+            attempt=message.options.get("retries", 0) + 1,
+            wait_ms=wait_ms,
+        )
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         started = self._started.pop(message.message_id, None)
         duration_ms = int((time.monotonic() - started) * 1000) if started else 0
+        queue = _queue(message)
+        wait_ms = message.options.get("wait_ms")
         if exception is None:
-            _records().record_succeeded(message, result, duration_ms)
+            emit(
+                "succeeded",
+                message.message_id,
+                actor=message.actor_name,
+                queue=queue,
+                duration_ms=duration_ms,
+                result_summary=message.options.get("result_summary", ""),
+            )
+            metrics.count_outcome(
+                queue, message.actor_name, "succeeded", duration_ms=duration_ms, wait_ms=wait_ms
+            )
             return
-        _records().record_failed_attempt(message, duration_ms, dead=message.failed)
+
+        emit(
+            "failed",
+            message.message_id,
+            actor=message.actor_name,
+            queue=queue,
+            duration_ms=duration_ms,
+            # The retry middleware has counted the retry already, unless the job died.
+            attempt=message.options.get("retries", 0) + (1 if message.failed else 0),
+            error=message.options.get("last_error", ""),
+            traceback=message.options.get("traceback", ""),
+            broker_message_id=message.options.get("redis_message_id", ""),
+            dead=message.failed,
+        )
+        outcome = "dead" if message.failed else "failed"
+        metrics.count_outcome(
+            queue, message.actor_name, outcome, duration_ms=duration_ms, wait_ms=wait_ms
+        )
         if message.failed:
             self._announce_dead_letter(message)
 
@@ -64,8 +199,16 @@ class JobTracking(Middleware):
             if not message.failed:
                 status, reason = (JobStatus.SKIPPED, "skipped")
         else:
-            status = message.options.get("skip_status", JobStatus.SKIPPED)
-        _records().record_skipped(message, status, reason)
+            status = message.options.get(SKIP_STATUS_OPTION, JobStatus.SKIPPED)
+        emit(
+            "finished",
+            message.message_id,
+            actor=message.actor_name,
+            queue=_queue(message),
+            status=str(status),
+            reason=reason,
+        )
+        metrics.count_outcome(_queue(message), message.actor_name, str(status))
 
     def _announce_dead_letter(self, message) -> None:
         payload = decode_value(message.args[0]) if message.args else {}

@@ -69,3 +69,30 @@ def echo_typed_job(job: TypedJob) -> None:
     }
     for name, value in values.items():
         Execution.objects.create(key=f"{job.key}|{name}|{type(value).__name__}|{value}"[:100])
+
+
+class CountJob(BaseModel):
+    key: str
+    succeed_after: int = 0
+    sleep_seconds: float = 0.0
+
+
+@job_actor(queue=queues.EMAILS, payload=CountJob)
+def counted_job(job: CountJob) -> str:
+    """Record a run; fail until ``succeed_after`` runs of this key have failed.
+
+    Unlike ``flaky_job`` this counts runs across dead-letter retries, which
+    restart the attempt count.
+    """
+    import time
+
+    from queueadmin.records import report_progress
+
+    runs = Execution.objects.filter(key=job.key).count() + 1
+    Execution.objects.create(key=job.key, attempt=runs)
+    report_progress(50, f"run {runs}")
+    if job.sleep_seconds:
+        time.sleep(job.sleep_seconds)
+    if runs <= job.succeed_after:
+        raise RecoverableError(f"run {runs} failed on purpose", retry_after_ms=50)
+    return f"done after {runs} runs"

@@ -1,0 +1,60 @@
+"""The thread in each worker process that writes job records and cleans up.
+
+Every ``QUEUE_EVENT_FLUSH_INTERVAL_SECONDS`` it folds pending job events into
+records. Every ``QUEUE_RETENTION_INTERVAL_SECONDS`` one process (chosen by a
+Redis key with a TTL) deletes finished records and dead letters past their
+retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, connection
+
+from queueadmin.redisclient import get_redis, key
+
+logger = logging.getLogger(__name__)
+
+
+class RecordFlusher(threading.Thread):
+    """Flush job events until ``stop`` is called; flush once more on stop."""
+
+    def __init__(self) -> None:
+        super().__init__(name="job-record-flusher", daemon=True)
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.wait(settings.QUEUE_EVENT_FLUSH_INTERVAL_SECONDS):
+            self._flush_once()
+            self._clean_if_due()
+        self._flush_once(wait=True)
+        connection.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop after a last flush, waiting at most ``timeout`` seconds."""
+        self._stopping.set()
+        self.join(timeout)
+
+    def _flush_once(self, wait: bool = False) -> None:
+        from queueadmin.records import flush_job_events
+
+        try:
+            flush_job_events(wait=wait)
+        except (redis.RedisError, DatabaseError) as exc:
+            logger.warning("Writing job records failed, will try again: %s", exc)
+            connection.close()
+
+    def _clean_if_due(self) -> None:
+        from queueadmin.cleaning import apply_retention
+
+        interval = settings.QUEUE_RETENTION_INTERVAL_SECONDS
+        try:
+            if not get_redis().set(key("retention", "due"), "1", nx=True, ex=interval):
+                return
+            apply_retention()
+        except (redis.RedisError, DatabaseError) as exc:
+            logger.warning("Job record retention clean-up failed: %s", exc)

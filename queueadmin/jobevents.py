@@ -1,0 +1,145 @@
+"""A per-process buffer of job events and metric increments, pushed to Redis.
+
+The tracking middleware only appends to this buffer, so recording costs a
+job no network round trip. A daemon thread pushes the buffer to Redis every
+``QUEUE_EVENT_PUSH_INTERVAL_SECONDS`` in one pipeline: events go to the list
+``{namespace}:job-events`` (folded into job records by ``queueadmin.records``)
+and counters are added with ``HINCRBY``, so several processes aggregate.
+
+Events buffered in a process that is killed before the next push are lost.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from queueadmin.redisclient import get_redis, job_events_key
+
+logger = logging.getLogger(__name__)
+
+#: Events kept in memory while Redis is unreachable; older ones are dropped.
+MAX_BUFFERED_EVENTS = 100_000
+
+
+class EventBuffer:
+    """Events and counter increments waiting for the next push to Redis."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[str] = []
+        self._counters: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self._float_counters: defaultdict[tuple[str, str], float] = defaultdict(float)
+        self._expiry: dict[str, int] = {}
+        self._thread_pid: int | None = None
+        self._dropped = 0
+
+    def add_event(self, kind: str, job_id: str, **fields: Any) -> dict[str, Any]:
+        """Buffer one job event and return it; ``ts`` (UNIX seconds) is added unless given."""
+        fields.setdefault("ts", time.time())
+        event = {"kind": kind, "job": job_id, **fields}
+        line = json.dumps(event, default=str)
+        with self._lock:
+            self._events.append(line)
+        self._ensure_thread()
+        return event
+
+    def incr(self, key: str, field: str, amount: int = 1, expire_seconds: int | None = None) -> None:
+        """Buffer ``HINCRBY key field amount``; ``expire_seconds`` sets the key's TTL."""
+        with self._lock:
+            self._counters[(key, field)] += amount
+            if expire_seconds is not None:
+                self._expiry[key] = expire_seconds
+        self._ensure_thread()
+
+    def incr_float(self, key: str, field: str, amount: float) -> None:
+        """Buffer ``HINCRBYFLOAT key field amount``."""
+        with self._lock:
+            self._float_counters[(key, field)] += amount
+
+    def push(self, client: redis.Redis | None = None) -> int:
+        """Send everything buffered to Redis in one pipeline; return the event count.
+
+        On a Redis error the events and counters are kept for the next push.
+        """
+        with self._lock:
+            events, self._events = self._events, []
+            counters, self._counters = self._counters, defaultdict(int)
+            float_counters, self._float_counters = self._float_counters, defaultdict(float)
+            expiry, self._expiry = self._expiry, {}
+        if not (events or counters or float_counters):
+            return 0
+        try:
+            self._send(client or get_redis(), events, counters, float_counters, expiry)
+        except redis.RedisError as exc:
+            logger.warning("Pushing %d job events to Redis failed: %s", len(events), exc)
+            self._restore(events, counters, float_counters, expiry)
+            return 0
+        return len(events)
+
+    @staticmethod
+    def _send(client, events, counters, float_counters, expiry) -> None:
+        pipeline = client.pipeline(transaction=False)
+        if events:
+            pipeline.rpush(job_events_key(), *events)
+        for (key, field), amount in counters.items():
+            pipeline.hincrby(key, field, amount)
+        for (key, field), amount in float_counters.items():
+            pipeline.hincrbyfloat(key, field, amount)
+        for key, seconds in expiry.items():
+            pipeline.expire(key, seconds)
+        pipeline.execute()
+
+    def _restore(self, events, counters, float_counters, expiry) -> None:
+        with self._lock:
+            self._events[:0] = events
+            overflow = len(self._events) - MAX_BUFFERED_EVENTS
+            if overflow > 0:
+                del self._events[:overflow]
+                self._dropped += overflow
+                logger.error("Dropped %d buffered job events (%d in all).", overflow, self._dropped)
+            for item, amount in counters.items():
+                self._counters[item] += amount
+            for item, amount in float_counters.items():
+                self._float_counters[item] += amount
+            for key, seconds in expiry.items():
+                self._expiry.setdefault(key, seconds)
+
+    def _ensure_thread(self) -> None:
+        # A forked worker process inherits the buffer but not the thread.
+        pid = os.getpid()
+        if self._thread_pid == pid:
+            return
+        with self._lock:
+            if self._thread_pid == pid:
+                return
+            self._thread_pid = pid
+        thread = threading.Thread(target=self._run, name="job-event-pusher", daemon=True)
+        thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(settings.QUEUE_EVENT_PUSH_INTERVAL_SECONDS)
+            try:
+                self.push()
+            except Exception:  # noqa: BLE001 - the pusher thread must not die
+                logger.exception("Unexpected error while pushing job events.")
+
+
+#: The buffer of this process.
+buffer = EventBuffer()
+atexit.register(buffer.push)
+
+
+def emit(kind: str, job_id: str, **fields: Any) -> dict[str, Any]:
+    """Buffer one job event of this process and return it."""
+    return buffer.add_event(kind, job_id, **fields)

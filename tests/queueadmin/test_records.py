@@ -1,0 +1,150 @@
+"""Job records written from buffered events, through a real worker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+
+from queueadmin.jobevents import buffer
+from queueadmin.models import JobRecord, JobStatus
+from queueadmin.records import apply_events, flush_job_events
+from queueadmin.redisclient import job_events_key
+from tests.queueadmin.conftest import record_when, record_with_status
+from tests.testapp.tasks import counted_job, flaky_job
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_succeeded_job_fields(worker):
+    job_id = counted_job.enqueue(key="fields", correlation_id="corr-1", user_id=7)
+
+    record = record_with_status(job_id, JobStatus.SUCCEEDED)
+
+    assert record.actor == "counted_job"
+    assert record.queue == "emails"
+    assert record.correlation_id == "corr-1"
+    assert record.user_id == "7"
+    assert record.idempotency_key == job_id
+    assert record.attempts == 1
+    assert record.payload["key"] == "fields"
+    assert record.options["envelope"]["correlation_id"] == "corr-1"
+    assert record.started_at is not None
+    assert record.finished_at >= record.started_at
+    assert record.duration_ms is not None
+    assert record.wait_ms is not None
+    assert record.progress == 100
+    assert record.result_summary == "'done after 1 runs'"
+
+
+def test_progress_recorded_while_running(worker):
+    job_id = counted_job.enqueue(key="progress", sleep_seconds=3)
+
+    running = record_when(job_id, lambda record: record.progress == 50)
+
+    assert running.status == JobStatus.RUNNING
+    assert running.progress_message == "run 1"
+    done = record_with_status(job_id, JobStatus.SUCCEEDED)
+    assert done.progress == 100
+
+
+def test_retry_fields_recorded(worker):
+    job_id = counted_job.enqueue(key="retry", succeed_after=1)
+
+    record = record_with_status(job_id, JobStatus.SUCCEEDED)
+
+    assert record.attempts == 2
+    assert record.next_retry_delay_ms == 50
+    assert "run 1 failed on purpose" in record.last_error
+
+
+def test_dead_letter_keeps_error_and_traceback(worker):
+    job_id = flaky_job.enqueue(key="dead-record", fail_times=99)
+
+    record = record_with_status(job_id, JobStatus.DEAD)
+
+    assert record.attempts == settings.QUEUE_DEFAULT_ATTEMPTS
+    assert "RecoverableError" in record.last_error
+    assert "Traceback" in record.traceback
+    assert record.broker_message_id
+
+
+def test_delayed_job_has_due_time(broker):
+    job_id = counted_job.enqueue(key="delayed", delay=60_000)
+
+    flush_job_events(wait=True)
+    record = JobRecord.objects.get(job_id=job_id)
+
+    assert record.status == JobStatus.DELAYED
+    assert record.eta is not None
+    assert (record.eta - record.enqueued_at).total_seconds() == pytest.approx(60, abs=2)
+
+
+def test_enqueue_in_transaction_inserts_record(broker):
+    with transaction.atomic():
+        job_id = counted_job.enqueue(key="in-transaction", correlation_id="corr-now")
+        record = JobRecord.objects.get(job_id=job_id)
+
+    assert record.status == JobStatus.ENQUEUED
+    assert record.correlation_id == "corr-now"
+    assert record.payload["key"] == "in-transaction"
+
+
+def test_rolled_back_enqueue_leaves_no_record(broker):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        job_id = counted_job.enqueue(key="rolled-back")
+        raise RuntimeError("roll back")
+
+    flush_job_events(wait=True)
+    assert not JobRecord.objects.filter(job_id=job_id).exists()
+
+
+def test_enqueue_outside_transaction_buffers(broker, redis_client):
+    job_id = counted_job.enqueue(key="buffered")
+
+    assert not JobRecord.objects.filter(job_id=job_id).exists()
+    buffer.push()
+    raw_events = redis_client.lrange(job_events_key(), 0, -1)
+    assert any(json.loads(raw)["job"] == job_id for raw in raw_events)
+
+
+def test_enqueue_insert_keeps_flushed_row(broker):
+    base = {"job": "flushed-first", "actor": "counted_job", "queue": "emails"}
+    apply_events([{**base, "kind": "started", "ts": 200.0, "attempt": 1}])
+
+    from queueadmin.records import insert_enqueued_record
+
+    insert_enqueued_record({**base, "kind": "enqueued", "ts": 199.0, "payload": {"key": "k"}})
+
+    record = JobRecord.objects.get(job_id="flushed-first")
+    assert record.status == JobStatus.RUNNING
+    assert record.attempts == 1
+
+
+def test_late_event_does_not_move_status_back(broker):
+    base = {"job": "late-1", "actor": "counted_job", "queue": "emails"}
+    apply_events([{**base, "kind": "started", "ts": 100.0, "attempt": 1}])
+    apply_events([{**base, "kind": "enqueued", "ts": 99.0, "payload": {"key": "x"}}])
+
+    record = JobRecord.objects.get(job_id="late-1")
+
+    assert record.status == JobStatus.RUNNING
+    assert record.payload == {"key": "x"}
+
+
+def test_events_of_many_jobs_in_one_batch(broker):
+    events = [
+        {"job": f"bulk-{i}", "kind": "enqueued", "ts": 10.0, "actor": "a", "queue": "emails"}
+        for i in range(300)
+    ]
+    events += [
+        {"job": f"bulk-{i}", "kind": "succeeded", "ts": 11.0, "duration_ms": 3}
+        for i in range(300)
+    ]
+
+    written = apply_events(events)
+
+    assert written == 300
+    assert JobRecord.objects.filter(status=JobStatus.SUCCEEDED).count() == 300
