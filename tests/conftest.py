@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 
 import dramatiq
@@ -9,6 +10,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from config.embedded_redis import EmbeddedRedis
 from tests.workers import WorkerProcess, start_worker
 
 
@@ -65,3 +67,19 @@ def worker_factory(
 def worker(worker_factory: Callable[..., WorkerProcess]) -> WorkerProcess:
     """One worker process serving every queue."""
     return worker_factory()
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[EmbeddedRedis]:
+    """A redis-server of this test alone (append-only file on), stopped at the end.
+
+    The server is not started; call ``ensure_running()``. Its port is chosen
+    now and kept across restarts.
+    """
+    server = EmbeddedRedis(tmp_path / "redis")
+    server.directory.mkdir(parents=True)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        server.port_file.write_text(str(sock.getsockname()[1]))
+    yield server
+    server.stop()

@@ -107,7 +107,12 @@ class WorkerProcess:
 
 
 def start_worker(
-    queues: list[str] | None = None, *, threads: int = 2, processes: int = 1, **env: str
+    queues: list[str] | None = None,
+    *,
+    threads: int = 2,
+    processes: int = 1,
+    extra_args: list[str] | None = None,
+    **env: str,
 ) -> WorkerProcess:
     """Start ``rundramatiq`` for ``queues`` (all by default) and wait until it consumes."""
     from queueadmin.queues import QUEUES
@@ -118,6 +123,8 @@ def start_worker(
         "--skip-logging",
         "--processes", str(processes),
         "--threads", str(threads),
+        "--worker-shutdown-timeout", str(settings.QUEUE_SHUTDOWN_GRACE_SECONDS * 1000),
+        *(extra_args or []),
         "--queues", *queue_names,
     ]
     worker = WorkerProcess(args, subprocess_env(**env))
