@@ -111,15 +111,19 @@ def send_job(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -> st
         if existing is not None:
             _log_duplicate(actor, message, existing)
             return existing
-        transaction.on_commit(lambda: deliver(broker, message, delay, key=key))
+        transaction.on_commit(lambda: deliver(broker, message, delay, key=key, committed=True))
         return message.message_id
     return deliver(broker, message, delay, key=key)
 
 
-def deliver(broker: Broker, message: Message, delay: int | None, *, key: str) -> str:
+def deliver(
+    broker: Broker, message: Message, delay: int | None, *, key: str, committed: bool = False
+) -> str:
     """Claim the idempotency key and enqueue ``message``; return the job id that holds the key.
 
-    Falls back to the outbox when Redis cannot be reached.
+    ``committed`` is True when the caller already returned ``message``'s id
+    (a send after the commit); a duplicate then gets a record that names the
+    job it duplicates. Falls back to the outbox when Redis cannot be reached.
     """
     from queueadmin import outbox
 
@@ -128,7 +132,9 @@ def deliver(broker: Broker, message: Message, delay: int | None, *, key: str) ->
         existing = _claim_key(broker, actor, key, message.message_id)
         if existing is not None and existing != message.message_id:
             _log_duplicate(actor, message, existing)
-            _records().record_duplicate(message, existing)
+            if committed:
+                # The caller already holds this job's id: record what became of it.
+                _records().record_duplicate(message, existing)
             return existing
         broker.enqueue(message, delay=delay)
     except outbox.BROKER_UNAVAILABLE_ERRORS as exc:
