@@ -93,10 +93,19 @@ class WorkerProcess:
     def is_running(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, timeout: float = 60.0) -> int:
-        """Send SIGTERM to the process group, wait, and return the exit code."""
+    def stop(self, timeout: float = 60.0, *, graceful: bool = False) -> int:
+        """Send SIGTERM, wait, and return the exit code.
+
+        By default the whole process group gets the signal, so the worker
+        processes get it twice (once from the master) and exit at once.
+        ``graceful`` signals the master alone, as ``runworkers`` does, so the
+        workers shut down gracefully.
+        """
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            if graceful:
+                os.kill(self.process.pid, signal.SIGTERM)
+            else:
+                os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -130,3 +139,9 @@ def start_worker(
     worker = WorkerProcess(args, subprocess_env(**env))
     worker.wait_for_line(READY_LINE, times=processes, timeout=60)
     return worker
+
+
+def kill_worker(worker: WorkerProcess) -> None:
+    """SIGKILL the worker's whole process group, as a host or OOM crash would."""
+    os.killpg(worker.process.pid, signal.SIGKILL)
+    worker.process.wait(timeout=30)
