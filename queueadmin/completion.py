@@ -28,13 +28,15 @@ def _current_job_key() -> tuple[str, str, str] | None:
     return message.actor_name, key, message.message_id
 
 
-def has_completed(actor_name: str, idempotency_key: str) -> bool:
-    """Return whether a job of ``actor_name`` with the key committed its marker."""
+def get_completing_job(actor_name: str, idempotency_key: str) -> str | None:
+    """Return the id of the job of ``actor_name`` that committed the key's marker, if any."""
     from queueadmin.models import JobCompletion
 
-    return JobCompletion.objects.filter(
-        actor=actor_name, idempotency_key=idempotency_key
-    ).exists()
+    return (
+        JobCompletion.objects.filter(actor=actor_name, idempotency_key=idempotency_key)
+        .values_list("job_id", flat=True)
+        .first()
+    )
 
 
 @contextmanager
@@ -62,7 +64,7 @@ def complete_once(using: str | None = None) -> Iterator[None]:
                     actor=actor_name, idempotency_key=key, job_id=job_id
                 )
     except IntegrityError as exc:
-        if job is None or not has_completed(job[0], job[1]):
+        if job is None or get_completing_job(job[0], job[1]) is None:
             raise
         raise DuplicateCompletionError(
             f"Job {job[2]} of {job[0]} with idempotency key {job[1]!r} was completed "

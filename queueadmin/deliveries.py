@@ -1,9 +1,12 @@
 """Count how often each job was handed to a worker, to detect lost workers.
 
 Dramatiq does not count redeliveries: a message whose worker was killed comes
-back as if new. ``start_delivery`` increments ``{namespace}:deliveries:{job_id}``
-when a worker starts the job and ``end_delivery`` deletes it when the attempt
-ends, so a count above one means earlier deliveries ended without an outcome.
+back as if new. ``start_delivery`` increments ``{namespace}:deliveries:{id}``
+when a worker starts a message and ``end_delivery`` deletes it when the
+attempt ends, so a count above one means earlier deliveries ended without an
+outcome. ``id`` is the broker's id of the enqueued copy (Dramatiq's
+``redis_message_id``), which a requeue keeps and a retry or a second copy of
+the same job does not.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ import redis
 COUNT_TTL_SECONDS = 7 * 86400
 
 
-def delivery_key(namespace: str, job_id: str) -> str:
-    return f"{namespace}:deliveries:{job_id}"
+def delivery_key(namespace: str, delivery_id: str) -> str:
+    return f"{namespace}:deliveries:{delivery_id}"
 
 
-def start_delivery(client: redis.Redis, namespace: str, job_id: str) -> int:
-    """Count a delivery of ``job_id`` and return the number of deliveries so far."""
-    key = delivery_key(namespace, job_id)
+def start_delivery(client: redis.Redis, namespace: str, delivery_id: str) -> int:
+    """Count a delivery and return the number of deliveries of ``delivery_id`` so far."""
+    key = delivery_key(namespace, delivery_id)
     pipeline = client.pipeline(transaction=True)
     pipeline.incr(key)
     pipeline.expire(key, COUNT_TTL_SECONDS)
@@ -28,11 +31,16 @@ def start_delivery(client: redis.Redis, namespace: str, job_id: str) -> int:
     return int(count)
 
 
-def end_delivery(client: redis.Redis, namespace: str, job_id: str) -> None:
-    """Forget the deliveries of ``job_id``: its attempt ended with an outcome."""
-    client.delete(delivery_key(namespace, job_id))
+def end_delivery(client: redis.Redis, namespace: str, delivery_id: str) -> None:
+    """Forget the deliveries of ``delivery_id``: its attempt ended with an outcome."""
+    client.delete(delivery_key(namespace, delivery_id))
 
 
-def undo_delivery(client: redis.Redis, namespace: str, job_id: str) -> None:
+def undo_delivery(client: redis.Redis, namespace: str, delivery_id: str) -> None:
     """Take back one delivery of a job that is handed back unfinished on shutdown."""
-    client.decr(delivery_key(namespace, job_id))
+    client.decr(delivery_key(namespace, delivery_id))
+
+
+def get_delivery_id(message) -> str:
+    """Return the broker's id of this enqueued copy of the message."""
+    return message.options.get("redis_message_id") or message.message_id

@@ -5,9 +5,12 @@ Two keys exist per actor and idempotency key, both with an expiry:
 * ``{namespace}:idem:{actor}:{key}`` holds the id of the job that was enqueued
   for the key. ``claim_enqueue_key`` sets it atomically, so concurrent callers
   with one key get one job id.
-* ``{namespace}:idem-run:{actor}:{key}`` holds ``running:{job_id}`` while a
-  worker runs the job and ``done:{job_id}`` after it succeeded, so a
+* ``{namespace}:idem-run:{actor}:{key}`` holds ``running:{job_id}:{delivery}``
+  while a worker runs the job and ``done:{job_id}`` after it succeeded, so a
   redelivered or duplicate message does not repeat the side effects.
+  ``delivery`` is the broker's id of the enqueued copy (Dramatiq's
+  ``redis_message_id``): a copy redelivered after a crash keeps it, while a
+  second copy of the same job gets another.
 """
 
 from __future__ import annotations
@@ -99,23 +102,29 @@ class RunClaim:
 
 
 def claim_run(
-    client: redis.Redis, namespace: str, actor_name: str, key: str, job_id: str, ttl_ms: int
+    client: redis.Redis,
+    namespace: str,
+    actor_name: str,
+    key: str,
+    job_id: str,
+    delivery_id: str,
+    ttl_ms: int,
 ) -> RunClaim:
-    """Claim the key for running ``job_id`` for ``ttl_ms`` milliseconds.
+    """Claim the key for one delivery of ``job_id`` for ``ttl_ms`` milliseconds.
 
-    A claim that ``job_id`` itself left behind (its worker was killed) is
+    A claim that the same delivery left behind (its worker was killed) is
     taken over. Returns DONE when a job with the key succeeded and HELD when
-    another job runs it now.
+    another delivery runs it now, even one of the same job.
     """
     value = client.eval(
-        _CLAIM_RUN, 1, run_key(namespace, actor_name, key), _RUNNING + job_id, ttl_ms
+        _CLAIM_RUN, 1, run_key(namespace, actor_name, key), _holder(job_id, delivery_id), ttl_ms
     )
     if not value:
         return RunClaim(ClaimOutcome.CLAIMED)
     text = value.decode()
     if text.startswith(_DONE):
         return RunClaim(ClaimOutcome.DONE, text.removeprefix(_DONE))
-    return RunClaim(ClaimOutcome.HELD, text.removeprefix(_RUNNING))
+    return RunClaim(ClaimOutcome.HELD, text.removeprefix(_RUNNING).split(":", 1)[0])
 
 
 def mark_done(
@@ -126,10 +135,14 @@ def mark_done(
 
 
 def release_run(
-    client: redis.Redis, namespace: str, actor_name: str, key: str, job_id: str
+    client: redis.Redis, namespace: str, actor_name: str, key: str, job_id: str, delivery_id: str
 ) -> None:
-    """Drop the run claim of ``job_id``, so that a retry can claim the key again."""
-    client.eval(_RELEASE, 1, run_key(namespace, actor_name, key), _RUNNING + job_id)
+    """Drop the run claim of this delivery, so that a retry can claim the key again."""
+    client.eval(_RELEASE, 1, run_key(namespace, actor_name, key), _holder(job_id, delivery_id))
+
+
+def _holder(job_id: str, delivery_id: str) -> str:
+    return f"{_RUNNING}{job_id}:{delivery_id}"
 
 
 def clear_run_key(client: redis.Redis, namespace: str, actor_name: str, key: str) -> None:

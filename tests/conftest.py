@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 
 import dramatiq
@@ -10,7 +9,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from config.embedded_redis import EmbeddedRedis
+from tests.brokers import RedisServer
 from tests.workers import WorkerProcess, start_worker
 
 
@@ -70,16 +69,8 @@ def worker(worker_factory: Callable[..., WorkerProcess]) -> WorkerProcess:
 
 
 @pytest.fixture
-def private_redis(tmp_path) -> Iterator[EmbeddedRedis]:
-    """A redis-server of this test alone (append-only file on), stopped at the end.
-
-    The server is not started; call ``ensure_running()``. Its port is chosen
-    now and kept across restarts.
-    """
-    server = EmbeddedRedis(tmp_path / "redis")
-    server.directory.mkdir(parents=True)
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        server.port_file.write_text(str(sock.getsockname()[1]))
+def private_redis(tmp_path) -> Iterator[RedisServer]:
+    """A redis-server of this test alone, not yet started; stopped at the end."""
+    server = RedisServer(tmp_path / "redis")
     yield server
     server.stop()

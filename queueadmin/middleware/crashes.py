@@ -56,7 +56,9 @@ class CrashRecovery(Middleware):
         client = getattr(broker, "client", None)
         if client is None:
             return
-        count = deliveries.start_delivery(client, broker.namespace, message.message_id)
+        count = deliveries.start_delivery(
+            client, broker.namespace, deliveries.get_delivery_id(message)
+        )
         crashes = count - 1
         if crashes < settings.QUEUE_MAX_CRASH_DELIVERIES:
             if crashes:
@@ -87,7 +89,9 @@ class CrashRecovery(Middleware):
     def _end(broker, message) -> None:
         client = getattr(broker, "client", None)
         if client is not None:
-            deliveries.end_delivery(client, broker.namespace, message.message_id)
+            deliveries.end_delivery(
+                client, broker.namespace, deliveries.get_delivery_id(message)
+            )
 
     @staticmethod
     def _announce(message, error: str) -> None:

@@ -8,6 +8,7 @@ import threading
 from dramatiq.middleware import Middleware, SkipMessage
 
 from queueadmin import idempotency
+from queueadmin.deliveries import get_delivery_id
 from queueadmin.envelope import get_envelope
 from queueadmin.limits import get_time_limit_ms
 from queueadmin.statuses import JobStatus
@@ -28,13 +29,14 @@ class IdempotentExecution(Middleware):
 
     * A key whose job succeeded (a ``done`` marker in Redis, or a
       ``JobCompletion`` row written by ``complete_once``) is skipped and
-      recorded as ``skipped`` with the reason "duplicate".
+      recorded as ``skipped`` with the reason "duplicate"; a second copy of
+      the job that succeeded leaves that job's record ``succeeded``.
     * A key that another job is running now is sent back to the queue with a
       short delay, without using an attempt; it is neither lost nor run twice.
     * A failed attempt releases the claim so that its retry can claim the key.
     * The claim expires after the actor's time limit plus a margin, so a
       killed worker's claim does not block the key for longer than that; the
-      same job, redelivered, takes its own claim over at once.
+      same delivery, requeued after the crash, takes its own claim over at once.
 
     The idempotency TTL (``QUEUE_IDEMPOTENCY_TTL_SECONDS`` or the actor option
     ``idempotency_ttl``) sets how long the ``done`` marker is kept.
@@ -60,17 +62,24 @@ class IdempotentExecution(Middleware):
             idempotency.clear_run_key(client, namespace, actor.actor_name, key)
 
         claim = idempotency.claim_run(
-            client, namespace, actor.actor_name, key, message.message_id, self._claim_ttl_ms(actor, message)
+            client,
+            namespace,
+            actor.actor_name,
+            key,
+            message.message_id,
+            get_delivery_id(message),
+            self._claim_ttl_ms(actor, message),
         )
         if claim.outcome is idempotency.ClaimOutcome.CLAIMED:
-            if self._completed_in_database(actor.actor_name, key):
+            completed_by = self._completing_job(actor.actor_name, key)
+            if completed_by is not None:
                 self._finish_claim(broker, message, succeeded=True, key=key)
-                self._skip_duplicate(message, key, "an earlier job")
+                self._skip_duplicate(message, key, completed_by)
             with self._lock:
                 self._claims[message.message_id] = key
             return
         if claim.outcome is idempotency.ClaimOutcome.DONE:
-            self._skip_duplicate(message, key, f"job {claim.other_job_id}")
+            self._skip_duplicate(message, key, claim.other_job_id)
         self._wait_for_holder(broker, message, key, claim.other_job_id)
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
@@ -98,10 +107,10 @@ class IdempotentExecution(Middleware):
         return int(limit) + CLAIM_MARGIN_MS
 
     @staticmethod
-    def _completed_in_database(actor_name: str, key: str) -> bool:
-        from queueadmin.completion import has_completed
+    def _completing_job(actor_name: str, key: str) -> str | None:
+        from queueadmin.completion import get_completing_job
 
-        return has_completed(actor_name, key)
+        return get_completing_job(actor_name, key)
 
     def _finish_claim(self, broker, message, *, succeeded: bool, key: str) -> None:
         actor = broker.get_actor(message.actor_name)
@@ -112,20 +121,27 @@ class IdempotentExecution(Middleware):
             )
         else:
             idempotency.release_run(
-                broker.client, broker.namespace, actor.actor_name, key, message.message_id
+                broker.client,
+                broker.namespace,
+                actor.actor_name,
+                key,
+                message.message_id,
+                get_delivery_id(message),
             )
 
     @staticmethod
     def _skip_duplicate(message, key: str, completed_by: str) -> None:
         logger.warning(
-            "Skipping job %s of %s: idempotency key %r was completed by %s.",
+            "Skipping job %s of %s: idempotency key %r was completed by job %s.",
             message.message_id,
             message.actor_name,
             key,
             completed_by,
         )
         message.options["skip_reason"] = "duplicate"
-        message.options["skip_status"] = JobStatus.SKIPPED
+        # A second copy of a job that succeeded leaves its record succeeded.
+        same_job = completed_by == message.message_id
+        message.options["skip_status"] = JobStatus.SUCCEEDED if same_job else JobStatus.SKIPPED
         raise SkipMessage("duplicate")
 
     @staticmethod

@@ -61,7 +61,9 @@ class GracefulShutdown(Middleware):
         # The message is still in this process's unacknowledged set, so
         # Dramatiq's "requeue" command moves it back to the queue's end.
         broker.do_requeue(message.queue_name, redis_message_id)
-        deliveries.undo_delivery(broker.client, broker.namespace, message.message_id)
+        deliveries.undo_delivery(
+            broker.client, broker.namespace, deliveries.get_delivery_id(message)
+        )
         logger.warning(
             "Handed job %s of %s back to queue %s: it was still running when the "
             "shutdown grace period ended.",

