@@ -13,7 +13,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -22,14 +22,14 @@ REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 
 
 class ConfigurationError(ImproperlyConfigured):
-    """Raised when an environment variable holds a value the project rejects."""
+    """Raised when an environment variable has a value the project rejects."""
 
 
 class Environment(BaseSettings):
     """Validated environment variables, with their defaults.
 
-    Each field's description says what values are allowed; it is quoted in the
-    error raised for a bad value.
+    Each field's description lists the allowed values, and the error raised for
+    a bad value quotes it.
     """
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
@@ -139,6 +139,71 @@ class Environment(BaseSettings):
         "text", description="text or json"
     )
 
+    # Integrations
+    integrations_connect_timeout_seconds: float = Field(
+        5.0, gt=0, description="a number > 0 (seconds to open a connection)"
+    )
+    integrations_read_timeout_seconds: float = Field(
+        30.0, gt=0, description="a number > 0 (seconds to wait for each read)"
+    )
+    recordings_max_bytes: int = Field(
+        4 * 1024**3, ge=1024, description="an integer >= 1024 (bytes)"
+    )
+    recordings_content_types: str = Field(
+        "video/mp4,video/webm,video/quicktime,audio/mp4,audio/mpeg,audio/x-m4a,audio/wav",
+        description="a comma-separated list of MIME types",
+    )
+    recordings_upload_time_limit_seconds: int = Field(
+        3600, ge=1, description="an integer >= 1 (seconds one upload may run)"
+    )
+    recordings_s3_bucket: str = Field("", description="an S3 bucket name; empty disables S3")
+    recordings_s3_endpoint_url: str = Field("", description="an S3 endpoint URL or empty")
+    recordings_s3_region: str = Field("", description="an S3 region name or empty")
+    recordings_s3_access_key_id: str = Field("", description="an access key id")
+    recordings_s3_secret_access_key: SecretStr = Field(
+        SecretStr(""), description="a secret access key"
+    )
+    recordings_oss_bucket: str = Field("", description="an OSS bucket name; empty disables OSS")
+    recordings_oss_endpoint_url: str = Field(
+        "",
+        description="the S3-compatible OSS endpoint URL (https://oss-<region>.aliyuncs.com)",
+    )
+    recordings_oss_region: str = Field("", description="an OSS region name or empty")
+    recordings_oss_access_key_id: str = Field("", description="an AccessKey ID")
+    recordings_oss_secret_access_key: SecretStr = Field(
+        SecretStr(""), description="an AccessKey secret"
+    )
+    tencent_meeting_base_url: str = Field(
+        "https://api.meeting.qq.com", description="an http(s) URL"
+    )
+    tencent_meeting_app_id: str = Field("", description="the enterprise AppId")
+    tencent_meeting_sdk_id: str = Field("", description="the SdkId, or empty when none")
+    tencent_meeting_secret_id: str = Field("", description="the application SecretId")
+    tencent_meeting_secret_key: SecretStr = Field(
+        SecretStr(""), description="the application SecretKey"
+    )
+    tencent_meeting_operator_id: str = Field(
+        "", description="the userid that the API calls act as"
+    )
+    lark_base_url: str = Field("https://open.feishu.cn", description="an http(s) URL")
+    lark_app_id: str = Field("", description="the custom app's App ID")
+    lark_app_secret: SecretStr = Field(SecretStr(""), description="the custom app's App Secret")
+    lark_bitable_app_token: str = Field("", description="the Base (bitable) app_token")
+    lark_bitable_table_id: str = Field("", description="the table_id in that Base")
+    sms_base_url: str = Field(
+        "https://sms.tencentcloudapi.com", description="an http(s) URL"
+    )
+    sms_region: str = Field("ap-guangzhou", description="a Tencent Cloud region")
+    sms_secret_id: str = Field("", description="the Tencent Cloud SecretId")
+    sms_secret_key: SecretStr = Field(SecretStr(""), description="the Tencent Cloud SecretKey")
+    sms_sdk_app_id: str = Field("", description="the SMS SdkAppId")
+    sms_sign_name: str = Field("", description="the approved SMS signature name")
+    sms_templates: str = Field(
+        "",
+        pattern=r"^([a-z_]+=[0-9]+(,[a-z_]+=[0-9]+)*)?$",
+        description="comma-separated name=template_id pairs, such as verification=1234567",
+    )
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str | None) -> str | None:
@@ -164,6 +229,15 @@ class Environment(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    # Integrations
+    @field_validator("tencent_meeting_base_url", "lark_base_url", "sms_base_url")
+    @classmethod
+    def _check_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("the value is not an http:// or https:// URL")
+        return value.rstrip("/")
 
 
 def _describe_error(error: dict) -> str:

@@ -22,7 +22,7 @@ class JsonFormatter(logging.Formatter):
         }
         for field in CONTEXT_FIELDS:
             value = getattr(record, field, None)
-            if value not in (None, ""):
+            if value not in (None, "", "-"):
                 entry[field] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

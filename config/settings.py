@@ -198,3 +198,91 @@ DEFAULT_FROM_EMAIL = env.default_from_email
 NOTIFICATIONS_SUBJECT_PREFIX = "[Meetingflow] "
 
 LOGGING = build_logging_config(level=env.log_level, log_format=env.log_format)
+
+# Integrations: external HTTP services and recording storage. Timeouts apply
+# to every HTTP call an integration makes; secrets stay out of logs.
+INTEGRATIONS_CONNECT_TIMEOUT_SECONDS = env.integrations_connect_timeout_seconds
+INTEGRATIONS_READ_TIMEOUT_SECONDS = env.integrations_read_timeout_seconds
+
+RECORDINGS_MAX_BYTES = env.recordings_max_bytes
+RECORDINGS_CONTENT_TYPES = [
+    item.strip().lower() for item in env.recordings_content_types.split(",") if item.strip()
+]
+RECORDINGS_UPLOAD_TIME_LIMIT_SECONDS = env.recordings_upload_time_limit_seconds
+RECORDINGS_ROOT = VAR_DIR / "recordings"
+
+
+def _s3_storage(
+    bucket: str, endpoint_url: str, region: str, key_id: str, secret, **options: object
+) -> dict:
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,
+            "region_name": region or None,
+            "access_key": key_id or None,
+            "secret_key": secret.get_secret_value() or None,
+            "file_overwrite": False,
+            "default_acl": None,
+            **options,
+        },
+    }
+
+
+# One Django storage per ``storage_provider`` of a recording upload, named
+# "recordings_<provider>". S3 and OSS exist only when their bucket is set.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "recordings_local": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": RECORDINGS_ROOT},
+    },
+}
+if env.recordings_s3_bucket:
+    STORAGES["recordings_s3"] = _s3_storage(
+        env.recordings_s3_bucket,
+        env.recordings_s3_endpoint_url,
+        env.recordings_s3_region,
+        env.recordings_s3_access_key_id,
+        env.recordings_s3_secret_access_key,
+    )
+if env.recordings_oss_bucket:
+    # Aliyun OSS serves the S3 protocol at its endpoint but rejects path-style
+    # bucket addresses (SecondLevelDomainForbidden), so use bucket.endpoint.
+    STORAGES["recordings_oss"] = _s3_storage(
+        env.recordings_oss_bucket,
+        env.recordings_oss_endpoint_url,
+        env.recordings_oss_region,
+        env.recordings_oss_access_key_id,
+        env.recordings_oss_secret_access_key,
+        addressing_style="virtual",
+    )
+
+TENCENT_MEETING_BASE_URL = env.tencent_meeting_base_url
+TENCENT_MEETING_APP_ID = env.tencent_meeting_app_id
+TENCENT_MEETING_SDK_ID = env.tencent_meeting_sdk_id
+TENCENT_MEETING_SECRET_ID = env.tencent_meeting_secret_id
+TENCENT_MEETING_SECRET_KEY = env.tencent_meeting_secret_key.get_secret_value()
+TENCENT_MEETING_OPERATOR_ID = env.tencent_meeting_operator_id
+
+LARK_BASE_URL = env.lark_base_url
+LARK_APP_ID = env.lark_app_id
+LARK_APP_SECRET = env.lark_app_secret.get_secret_value()
+LARK_BITABLE_APP_TOKEN = env.lark_bitable_app_token
+LARK_BITABLE_TABLE_ID = env.lark_bitable_table_id
+
+SMS_BASE_URL = env.sms_base_url
+SMS_REGION = env.sms_region
+SMS_SECRET_ID = env.sms_secret_id
+SMS_SECRET_KEY = env.sms_secret_key.get_secret_value()
+SMS_SDK_APP_ID = env.sms_sdk_app_id
+SMS_SIGN_NAME = env.sms_sign_name
+SMS_TEMPLATES = dict(
+    pair.split("=", 1) for pair in env.sms_templates.split(",") if pair
+)
+
+# httpx logs each request URL at INFO, and download URLs carry signatures.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
+LOGGING["loggers"]["httpcore"] = {"level": "WARNING"}

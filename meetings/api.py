@@ -117,8 +117,8 @@ def submit_meeting(request: HttpRequest):
     """Store a transcript (multipart ``file`` or JSON) and start its processing.
 
     Accepted formats are QMSum JSON, WebVTT, SRT and plain ``Speaker: text``
-    lines; the workers detect the format and mark the meeting failed with the
-    reason when it cannot be parsed.
+    lines. The workers detect the format, and they mark the meeting failed with
+    the reason when it cannot be parsed.
     """
     if _content_length(request) > settings.MEETINGS_MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES:
         return _too_large(_content_length(request))

@@ -40,11 +40,24 @@ class Meeting(models.Model):
     )
     transcript_file = models.FileField(upload_to="transcripts/%Y/%m/", blank=True)
     transcript_format = models.CharField(max_length=16, blank=True)
+    # The meeting's id at its source, such as the Tencent Meeting meeting_id.
+    external_id = models.CharField(max_length=64, blank=True)
+    # Storage alias and name of the stored recording, such as "recordings_local:7/a.mp4".
+    recording_location = models.CharField(max_length=512, blank=True)
+    recording_sha256 = models.CharField(max_length=64, blank=True)
+    recording_size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ("-id",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="meeting_source_external_id",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.status})"

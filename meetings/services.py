@@ -100,8 +100,33 @@ def submit_transcript(
 def add_process_job(meeting_id: int, *, user_id: int | str | None = None) -> str:
     """Enqueue the processing of a stored meeting; return the job id.
 
-    Processing is followed by the analysis and the attendee notification.
+    Processing is followed by the analysis and the attendee notification. A
+    failed job keeps the stored upload and the earlier utterances, and a
+    transcript that cannot be parsed marks the meeting failed with the reason.
     """
     from meetings.tasks import process_meeting
 
     return process_meeting.enqueue(meeting_id=meeting_id, user_id=user_id)
+
+
+def add_analysis_job(
+    meeting_id: int, kind: str = "transcript", *, user_id: int | str | None = None
+) -> str:
+    """Enqueue the analysis of a processed meeting; return the job id.
+
+    ``kind`` names the analysis; "transcript" (talk share, sentiment and
+    keywords of the stored utterances) is the only one. The analysis is
+    followed by the attendee notification. A failed job leaves the previous
+    analysis, if any, in place.
+
+    Raises:
+      InvalidPayloadError: ``kind`` is not a known analysis.
+    """
+    from meetings.tasks import analyze_meeting
+    from queueadmin.errors import InvalidPayloadError
+
+    if kind != "transcript":
+        raise InvalidPayloadError(
+            "analyze_meeting", [("kind", f"{kind!r} is not a known analysis (transcript)")]
+        )
+    return analyze_meeting.enqueue(meeting_id=meeting_id, user_id=user_id)

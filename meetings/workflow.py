@@ -12,6 +12,7 @@ from django.db import transaction
 
 from meetings.analysis import analyze_utterances
 from meetings.models import Analysis, Meeting, MeetingStatus, Utterance
+from meetings.signals import meeting_analysed
 from meetings.transcripts import TranscriptFormatError, Utterance as ParsedUtterance
 from meetings.transcripts import parse_transcript
 from notifications.services import send_meeting_summary
@@ -115,6 +116,8 @@ def analyse_transcript(meeting_id: int) -> Analysis:
         _set_status(meeting, MeetingStatus.ANALYSED)
 
     logger.info("Meeting %s analysed: %d words.", meeting_id, result.word_count)
+    # Receivers add the optional follow-up steps, such as the Lark Bitable sync.
+    meeting_analysed.send(sender=Meeting, meeting_id=meeting_id)
     return analysis
 
 

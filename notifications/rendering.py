@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 def build_email(to: str, template: str, context: dict[str, Any]) -> EmailMultiAlternatives:
     """Return the message for ``templates/notifications/<template>/``.
 
-    The folder holds ``subject.txt``, ``body.txt`` and ``body.html``.
+    The folder contains ``subject.txt``, ``body.txt`` and ``body.html``.
     """
     base = f"notifications/{template}"
     subject = render_to_string(f"{base}/subject.txt", context).strip()

@@ -6,6 +6,7 @@ import logging
 
 from notifications.payloads import EmailJob
 from notifications.rendering import build_email
+from notifications.smtp_errors import classify_smtp_error
 from queueadmin import queues
 from queueadmin.actors import job_actor
 
@@ -16,10 +17,18 @@ logger = logging.getLogger(__name__)
 def send_email(job: EmailJob) -> str:
     """Render the template and send one email to ``job.to``.
 
-    A retry after a failed send may deliver a second copy only when the
-    server accepted the message but the connection broke before it said so.
+    SMTP 4xx replies and connection failures are retried, 5xx replies
+    dead-letter the job with the server's reply. A retry after a failed send
+    delivers a second copy only when the server accepted the message but
+    the connection broke before its reply arrived.
     """
     message = build_email(str(job.to), job.template, job.context)
-    message.send(fail_silently=False)
+    try:
+        message.send(fail_silently=False)
+    except OSError as exc:  # smtplib.SMTPException derives from OSError
+        job_error = classify_smtp_error(exc)
+        if job_error is None:
+            raise
+        raise job_error from exc
     logger.info("Sent %s email to %s.", job.template, job.to)
     return str(job.to)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from meetings.models import MeetingSource, MeetingStatus
 from meetings.monitoring import WaitTimeout, wait_for_meetings
@@ -38,7 +40,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, timeout, **options):
+        if options["verbosity"] < 2:
+            # Keep the terminal for the progress display and the results.
+            logging.getLogger().setLevel(logging.WARNING)
         call_command("migrate", verbosity=0, interactive=False)
+        self.run_started_at = timezone.now()
         self.stdout.write(f"Broker: {settings.REDIS_URL} (namespace {settings.QUEUE_REDIS_NAMESPACE})")
         started = time.time()
         workers = self._start_workers()
@@ -81,13 +87,19 @@ class Command(BaseCommand):
     def _start_workers(self) -> subprocess.Popen:
         manage_py = Path(settings.BASE_DIR) / "manage.py"
         command = [sys.executable, str(manage_py), "runworkers"]
-        self.stdout.write("Starting workers: " + " ".join(command[1:]))
-        return subprocess.Popen(command, cwd=settings.BASE_DIR)
+        log_path = Path(settings.VAR_DIR) / "log" / "demo-workers.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.stdout.write(f"Starting workers ({' '.join(command[1:])}); their log: {log_path}")
+        with open(log_path, "ab") as log_file:
+            return subprocess.Popen(
+                command, cwd=settings.BASE_DIR, stdout=log_file, stderr=subprocess.STDOUT
+            )
 
     def _wait_for_jobs(self, timeout: float) -> None:
         """Wait until the summary emails' jobs have finished too."""
         deadline = time.monotonic() + timeout
-        while JobRecord.objects.exclude(status__in=FINISHED_STATUSES).exists():
+        this_run = JobRecord.objects.filter(enqueued_at__gte=self.run_started_at)
+        while this_run.exclude(status__in=FINISHED_STATUSES).exists():
             if time.monotonic() >= deadline:
                 raise CommandError("Email jobs were still running when the demo timed out.")
             time.sleep(0.25)
@@ -120,7 +132,9 @@ class Command(BaseCommand):
             raise CommandError(f"Meetings {failed} failed.")
 
     def _report_mail(self) -> None:
-        sent = JobRecord.objects.filter(actor="send_email", status="succeeded").count()
+        sent = JobRecord.objects.filter(
+            actor="send_email", status="succeeded", enqueued_at__gte=self.run_started_at
+        ).count()
         if settings.EMAIL_BACKEND.endswith("EmlEmailBackend"):
             where = f"as .eml files in {settings.EMAIL_FILE_PATH}"
         else:
