@@ -113,6 +113,9 @@ class Environment(BaseSettings):
     queue_broker_timeout_seconds: float = Field(
         2.0, gt=0, le=60, description="a number > 0 and <= 60 (seconds)"
     )
+    queue_outbox_relay_interval_seconds: float = Field(
+        10.0, gt=0, description="a number > 0 (seconds)"
+    )
     database_conn_max_age_seconds: int = Field(
         60, ge=0, description="an integer >= 0 (seconds; 0 closes after each request or job)"
     )

@@ -146,6 +146,7 @@ QUEUE_RECOVERY_INTERVAL_SECONDS = env.queue_recovery_interval_seconds
 QUEUE_MAX_CRASH_DELIVERIES = env.queue_max_crash_deliveries
 QUEUE_SHUTDOWN_GRACE_SECONDS = env.queue_shutdown_grace_seconds
 QUEUE_BROKER_TIMEOUT_SECONDS = env.queue_broker_timeout_seconds
+QUEUE_OUTBOX_RELAY_INTERVAL_SECONDS = env.queue_outbox_relay_interval_seconds
 
 DRAMATIQ_BROKER = {
     "BROKER": "dramatiq.brokers.redis.RedisBroker",
@@ -171,6 +172,7 @@ DRAMATIQ_BROKER = {
         "queueadmin.middleware.shutdown.GracefulShutdown",
         "queueadmin.middleware.limits.QueueAgeLimit",
         "queueadmin.middleware.crashes.CrashRecovery",
+        "queueadmin.middleware.outbox.OutboxRelay",
         "queueadmin.middleware.limits.QueueTimeLimit",
         "dramatiq.middleware.ShutdownNotifications",
         "dramatiq.middleware.Callbacks",

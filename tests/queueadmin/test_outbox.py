@@ -65,9 +65,13 @@ def test_relay_repeated_row_runs_once(private_redis, worker_factory):
         second = relay(broker)
         worker = worker_factory(threads=2, REDIS_URL=private_redis.url)
 
-        wait_until(lambda: worker.count("was completed by") == 1, timeout=45)
+        wait_until(
+            lambda: JobRecord.objects.filter(job_id=job_id, last_error="duplicate").exists(),
+            timeout=45,
+        )
 
     assert second.sent == 1
+    assert worker.count("was completed by") == 1
     assert Execution.objects.filter(key="relayed").count() == 1
     assert JobRecord.objects.get(job_id=job_id).status == JobStatus.SUCCEEDED
 
@@ -106,3 +110,19 @@ def private_redis_client(server):
     import redis
 
     return redis.Redis.from_url(server.url)
+
+
+def test_worker_relays_outbox_on_its_own(private_redis, worker_factory):
+    broker = build_project_broker(private_redis.url)
+    with actors_on(broker, record_once):
+        job_id = record_once.enqueue(key="self-relayed")
+    private_redis.start()
+
+    worker_factory(REDIS_URL=private_redis.url, QUEUE_OUTBOX_RELAY_INTERVAL_SECONDS="0.5")
+
+    wait_until(
+        lambda: JobRecord.objects.filter(job_id=job_id, status=JobStatus.SUCCEEDED).exists(),
+        timeout=45,
+    )
+    assert outbox_size() == 0
+    assert Execution.objects.filter(key="self-relayed").count() == 1
