@@ -2,10 +2,10 @@
 
 Two keys exist per actor and idempotency key, both with an expiry:
 
-* ``{namespace}:idem:{actor}:{key}`` holds the id of the job that was enqueued
+* ``{namespace}:idem:{actor}:{key}`` contains the id of the job that was enqueued
   for the key. ``claim_enqueue_key`` sets it atomically, so concurrent callers
   with one key get one job id.
-* ``{namespace}:idem-run:{actor}:{key}`` holds ``running:{job_id}:{delivery}``
+* ``{namespace}:idem-run:{actor}:{key}`` contains ``running:{job_id}:{delivery}``
   while a worker runs the job and ``done:{job_id}`` after it succeeded, so a
   redelivered or duplicate message does not repeat the side effects.
   ``delivery`` is the broker's id of the enqueued copy (Dramatiq's
@@ -51,7 +51,7 @@ end
 return current
 """
 
-# Delete the key only while it still holds ARGV[1].
+# Delete the key only while it still contains ARGV[1].
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
@@ -77,7 +77,7 @@ def get_ttl_seconds(actor_options: dict[str, Any]) -> int:
 def claim_enqueue_key(
     client: redis.Redis, namespace: str, actor_name: str, key: str, job_id: str, ttl: int
 ) -> str | None:
-    """Store ``job_id`` for the key unless a job holds it; return that job's id or None.
+    """Store ``job_id`` for the key unless another job has it; return that job's id or None.
 
     One Lua script does the check and the write, so of many concurrent callers
     exactly one gets None.
@@ -97,7 +97,7 @@ class ClaimOutcome(enum.Enum):
 @dataclass(frozen=True)
 class RunClaim:
     outcome: ClaimOutcome
-    #: The job that completed or holds the key, for DONE and HELD.
+    #: The job that completed or is running the key, for DONE and HELD.
     other_job_id: str = ""
 
 
@@ -146,5 +146,5 @@ def _holder(job_id: str, delivery_id: str) -> str:
 
 
 def clear_run_key(client: redis.Redis, namespace: str, actor_name: str, key: str) -> None:
-    """Delete the run marker of a key, whatever it holds (for deliberate reruns)."""
+    """Delete the run marker of a key, whatever it contains (for deliberate reruns)."""
     client.delete(run_key(namespace, actor_name, key))

@@ -96,6 +96,7 @@ class RecoveryThread(threading.Thread):
         queue_names: Callable[[], Iterable[str]],
         heartbeat_timeout_ms: int,
         interval_seconds: float,
+        extra_tasks: Iterable[Callable[[], None]] = (),
     ) -> None:
         super().__init__(name="queue-recovery", daemon=True)
         self.client = client
@@ -104,6 +105,7 @@ class RecoveryThread(threading.Thread):
         self.queue_names = queue_names
         self.heartbeat_timeout_ms = heartbeat_timeout_ms
         self.interval_seconds = interval_seconds
+        self.extra_tasks = list(extra_tasks)
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -125,3 +127,8 @@ class RecoveryThread(threading.Thread):
             return
         if moved:
             logger.warning("Requeued %d message(s) of dead worker processes.", moved)
+        for task in self.extra_tasks:
+            try:
+                task()
+            except Exception:  # noqa: BLE001 - one failed task must not stop recovery
+                logger.exception("Queue recovery task %r failed.", task)

@@ -8,6 +8,7 @@ from django.conf import settings
 from dramatiq.middleware import Middleware, SkipMessage
 
 from queueadmin import deliveries
+from queueadmin.orphans import OrphanedDelayedMessages
 from queueadmin.queues import QUEUES
 from queueadmin.recovery import RecoveryThread
 from queueadmin.statuses import JobStatus
@@ -23,7 +24,9 @@ class CrashRecovery(Middleware):
 
     In each worker process a ``RecoveryThread`` sends a heartbeat and moves
     the messages of processes silent for ``QUEUE_HEARTBEAT_TIMEOUT_SECONDS``
-    back to their queues every ``QUEUE_RECOVERY_INTERVAL_SECONDS``. A job
+    back to their queues every ``QUEUE_RECOVERY_INTERVAL_SECONDS``, together
+    with delayed messages that this process lost from memory when its Redis
+    connection dropped (``queueadmin.orphans``). A job
     delivered again after ``QUEUE_MAX_CRASH_DELIVERIES`` deliveries that ended
     without an outcome is dead-lettered with the reason "worker lost" instead
     of running again.
@@ -43,6 +46,7 @@ class CrashRecovery(Middleware):
             queue_names=lambda: {*QUEUES, *broker.get_declared_queues()},
             heartbeat_timeout_ms=broker.heartbeat_timeout,
             interval_seconds=settings.QUEUE_RECOVERY_INTERVAL_SECONDS,
+            extra_tasks=[OrphanedDelayedMessages(broker, worker)],
         )
         self.thread.start()
 

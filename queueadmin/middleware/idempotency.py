@@ -29,7 +29,7 @@ class IdempotentExecution(Middleware):
 
     * A key whose job succeeded (a ``done`` marker in Redis, or a
       ``JobCompletion`` row written by ``complete_once``) is skipped and
-      recorded as ``skipped`` with the reason "duplicate"; a second copy of
+      recorded as ``skipped`` with the reason "duplicate". A second copy of
       the job that succeeded leaves that job's record ``succeeded``.
     * A key that another job is running now is sent back to the queue with a
       short delay, without using an attempt; it is neither lost nor run twice.
@@ -43,6 +43,7 @@ class IdempotentExecution(Middleware):
     """
 
     def __init__(self) -> None:
+        # Keyed by delivery, because two copies of one job may run at once.
         self._claims: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -76,7 +77,7 @@ class IdempotentExecution(Middleware):
                 self._finish_claim(broker, message, succeeded=True, key=key)
                 self._skip_duplicate(message, key, completed_by)
             with self._lock:
-                self._claims[message.message_id] = key
+                self._claims[get_delivery_id(message)] = key
             return
         if claim.outcome is idempotency.ClaimOutcome.DONE:
             self._skip_duplicate(message, key, claim.other_job_id)
@@ -84,7 +85,7 @@ class IdempotentExecution(Middleware):
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         with self._lock:
-            key = self._claims.pop(message.message_id, None)
+            key = self._claims.pop(get_delivery_id(message), None)
         if key is None:
             return
         self._finish_claim(broker, message, succeeded=exception is None, key=key)
@@ -92,7 +93,7 @@ class IdempotentExecution(Middleware):
     def after_skip_message(self, broker, message):
         # Another middleware skipped the job after the claim: let it go.
         with self._lock:
-            key = self._claims.pop(message.message_id, None)
+            key = self._claims.pop(get_delivery_id(message), None)
         if key is not None:
             self._finish_claim(broker, message, succeeded=False, key=key)
 

@@ -23,7 +23,7 @@ def _started(key: str) -> int:
 def test_killed_job_completes_within_30_seconds(worker_factory):
     # Default recovery settings: this is the promise for production.
     doomed = worker_factory(threads=1)
-    job_id = record_once.enqueue(key="crash", seconds=4)
+    job_id = record_once.enqueue(key="crash", first_run_seconds=120)
     wait_until(lambda: _started("crash") == 1, timeout=30)
     survivor = worker_factory(threads=1)
 

@@ -66,6 +66,8 @@ def typed_job(job: TypedJob) -> None:
 class SlowJob(BaseModel):
     key: str
     seconds: float = 0.0
+    #: Extra seconds that only the first run sleeps, so a test can kill it mid-run.
+    first_run_seconds: float = 0.0
 
 
 class FailJob(BaseModel):
@@ -76,8 +78,9 @@ class FailJob(BaseModel):
 @job_actor(queue=queues.MEETINGS, payload=SlowJob)
 def record_once(job: SlowJob) -> None:
     """Mark the start, sleep, then write the effect and its completion marker together."""
+    first_run = not Execution.objects.filter(key=f"{job.key}:started").exists()
     Execution.objects.create(key=f"{job.key}:started")
-    time.sleep(job.seconds)
+    time.sleep(job.seconds + (job.first_run_seconds if first_run else 0))
     with complete_once():
         Execution.objects.create(key=job.key)
 
