@@ -98,6 +98,47 @@ class Environment(BaseSettings):
     queue_health_dead_letter_threshold: int = Field(
         10, ge=1, description="an integer >= 1 (dead letters per 15 minutes)"
     )
+    # Reliability: idempotency, limits, crash recovery, shutdown, outbox.
+    queue_idempotency_ttl_seconds: int = Field(
+        86400, ge=1, description="an integer >= 1 (seconds)"
+    )
+    queue_max_age_seconds_meetings: int = Field(
+        86400, ge=1, description="an integer >= 1 (seconds)"
+    )
+    queue_max_age_seconds_emails: int = Field(
+        86400, ge=1, description="an integer >= 1 (seconds)"
+    )
+    queue_max_age_seconds_external_api: int = Field(
+        6 * 3600, ge=1, description="an integer >= 1 (seconds)"
+    )
+    queue_time_limit_seconds_meetings: int = Field(
+        1800, ge=1, description="an integer >= 1 (seconds)"
+    )
+    queue_time_limit_seconds_emails: int = Field(
+        120, ge=1, description="an integer >= 1 (seconds)"
+    )
+    queue_time_limit_seconds_external_api: int = Field(
+        300, ge=1, description="an integer >= 1 (seconds)"
+    )
+    queue_heartbeat_timeout_seconds: int = Field(
+        15, ge=2, description="an integer >= 2 (seconds)"
+    )
+    queue_recovery_interval_seconds: float = Field(
+        2.0, gt=0, le=60, description="a number > 0 and <= 60 (seconds)"
+    )
+    queue_max_crash_deliveries: int = Field(3, ge=1, description="an integer >= 1")
+    queue_shutdown_grace_seconds: int = Field(
+        30, ge=0, description="an integer >= 0 (seconds)"
+    )
+    queue_broker_timeout_seconds: float = Field(
+        2.0, gt=0, le=60, description="a number > 0 and <= 60 (seconds)"
+    )
+    queue_outbox_relay_interval_seconds: float = Field(
+        10.0, gt=0, description="a number > 0 (seconds)"
+    )
+    database_conn_max_age_seconds: int = Field(
+        60, ge=0, description="an integer >= 0 (seconds; 0 closes after each request or job)"
+    )
     meetings_max_upload_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="an integer >= 1024 (bytes)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dj_database_url
 
+from config.broker_client import build_broker_client
 from config.embedded_redis import EmbeddedRedis
 from config.environment import BASE_DIR, load_environment
 from config.logging import build_logging_config
@@ -34,6 +35,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every later middleware and view logs with the id.
+    "queueadmin.correlation.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,7 +66,14 @@ TEMPLATES = [
 ]
 
 if env.database_url:
-    DATABASES = {"default": dj_database_url.parse(env.database_url, conn_max_age=0)}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            env.database_url,
+            conn_max_age=env.database_conn_max_age_seconds,
+            # A connection that the server closed is replaced before reuse.
+            conn_health_checks=True,
+        )
+    }
 else:
     DATABASES = {
         "default": {
@@ -135,33 +145,61 @@ QUEUE_EVENT_FLUSH_INTERVAL_SECONDS = 0.5
 #: Seconds between two retention clean-ups, run by one worker process at a time.
 QUEUE_RETENTION_INTERVAL_SECONDS = 3600
 
+# Reliability: idempotency, age and time limits, crash recovery, graceful
+# shutdown and the outbox used while Redis cannot be reached.
+QUEUE_IDEMPOTENCY_TTL_SECONDS = env.queue_idempotency_ttl_seconds
+QUEUE_MAX_AGE_SECONDS = {
+    "meetings": env.queue_max_age_seconds_meetings,
+    "emails": env.queue_max_age_seconds_emails,
+    "external_api": env.queue_max_age_seconds_external_api,
+}
+QUEUE_TIME_LIMIT_SECONDS = {
+    "meetings": env.queue_time_limit_seconds_meetings,
+    "emails": env.queue_time_limit_seconds_emails,
+    "external_api": env.queue_time_limit_seconds_external_api,
+}
+QUEUE_HEARTBEAT_TIMEOUT_SECONDS = env.queue_heartbeat_timeout_seconds
+QUEUE_RECOVERY_INTERVAL_SECONDS = env.queue_recovery_interval_seconds
+QUEUE_MAX_CRASH_DELIVERIES = env.queue_max_crash_deliveries
+QUEUE_SHUTDOWN_GRACE_SECONDS = env.queue_shutdown_grace_seconds
+QUEUE_BROKER_TIMEOUT_SECONDS = env.queue_broker_timeout_seconds
+QUEUE_OUTBOX_RELAY_INTERVAL_SECONDS = env.queue_outbox_relay_interval_seconds
+
 DRAMATIQ_BROKER = {
     # NOTE: this subclass only adds the pause check to the consumer.
     "BROKER": "queueadmin.broker_pause.PausableRedisBroker",
     "OPTIONS": {
-        "url": REDIS_URL,
+        "client": build_broker_client(REDIS_URL, timeout=QUEUE_BROKER_TIMEOUT_SECONDS),
         "namespace": QUEUE_REDIS_NAMESPACE,
         "dead_message_ttl": QUEUE_DEAD_LETTER_TTL_SECONDS * 1000,
+        "heartbeat_timeout": QUEUE_HEARTBEAT_TIMEOUT_SECONDS * 1000,
     },
     # This list replaces Dramatiq's default middleware. django_dramatiq's
     # AdminMiddleware is left out: its Task table grows by a row per message
     # with no index for clean-up, so queueadmin keeps its own job records.
     "MIDDLEWARE": [
         # Dramatiq runs "before" hooks in this order and "after" hooks in
-        # reverse: the job context is set first and cleared last, and the
-        # retry decision is made before the job record is written.
+        # reverse. Database connections are checked before any hook uses
+        # one and cleaned after the last; the job context is set first and
+        # cleared last; expired jobs and jobs of lost workers are dropped
+        # before the idempotency claim; the retry decision is made before
+        # the job record is written.
+        "django_dramatiq.middleware.DbConnectionsMiddleware",
         "queueadmin.middleware.context.JobContextMiddleware",
         "dramatiq.middleware.CurrentMessage",
+        "queueadmin.middleware.shutdown.GracefulShutdown",
         "queueadmin.middleware.cancellation.CancelledJobs",
-        "dramatiq.middleware.AgeLimit",
-        "dramatiq.middleware.TimeLimit",
+        "queueadmin.middleware.limits.QueueAgeLimit",
+        "queueadmin.middleware.crashes.CrashRecovery",
+        "queueadmin.middleware.outbox.OutboxRelay",
+        "queueadmin.middleware.limits.QueueTimeLimit",
         "dramatiq.middleware.ShutdownNotifications",
         "dramatiq.middleware.Callbacks",
         "dramatiq.middleware.Pipelines",
         "queueadmin.middleware.heartbeat.WorkerHeartbeat",
+        "queueadmin.middleware.idempotency.IdempotentExecution",
         "queueadmin.middleware.tracking.JobTracking",
         "queueadmin.middleware.retries.BackoffRetries",
-        "django_dramatiq.middleware.DbConnectionsMiddleware",
     ],
 }
 DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]

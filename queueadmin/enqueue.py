@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from dramatiq import Message
+from dramatiq import Broker, Message
 
+from queueadmin import idempotency
 from queueadmin.context import get_correlation_id, new_correlation_id
 from queueadmin.encoding import encode_value
-from queueadmin.envelope import ENVELOPE_OPTION, JobEnvelope
+from queueadmin.envelope import ENVELOPE_OPTION, JobEnvelope, get_envelope
 from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
 
 if TYPE_CHECKING:
@@ -88,26 +89,101 @@ def _build_envelope(actor: JobActor, message_id: str, request: EnqueueRequest) -
 
 
 def send_job(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -> str:
-    """Send the job now, or after the commit inside an atomic block; return its id.
+    """Send the job and return its id, or the id of the job that holds its idempotency key.
 
-    Inside an atomic block the job's record is inserted in that transaction.
+    Outside a transaction the job is sent at once. Inside ``transaction.atomic()``
+    it is sent after the outermost commit and dropped on rollback; the key is
+    looked up at once (so a known duplicate returns the existing id) and
+    claimed at the commit. The job's record is inserted in that transaction. A job that loses the key at the commit is not sent,
+    and its record says which job it duplicates.
+
+    When Redis cannot be reached the job goes to the outbox table and
+    ``relay_outbox`` sends it later, so enqueueing neither raises a broker
+    error nor loses the job.
     """
     message = build_message(actor, payload, request)
     delay = request.delay_ms()
-
-    def send() -> None:
-        actor.actor.broker.enqueue(message, delay=delay)
-        logger.info(
-            "Enqueued job %s for %s on queue %s (delay=%s ms).",
-            message.message_id,
-            actor.actor_name,
-            message.queue_name,
-            delay,
-        )
+    broker = actor.actor.broker
+    key = get_envelope(message).idempotency_key
 
     if transaction.get_connection().in_atomic_block:
-        from queueadmin.records import insert_in_transaction
+        existing = _find_existing_job(broker, actor, key)
+        if existing is not None:
+            _log_duplicate(actor, message, existing)
+            return existing
+        _records().insert_in_transaction(message, delay)
+        transaction.on_commit(lambda: deliver(broker, message, delay, key=key, committed=True))
+        return message.message_id
+    return deliver(broker, message, delay, key=key)
 
-        insert_in_transaction(message, delay)
-    transaction.on_commit(send)
+
+def deliver(
+    broker: Broker, message: Message, delay: int | None, *, key: str, committed: bool = False
+) -> str:
+    """Claim the idempotency key and enqueue ``message``; return the job id that holds the key.
+
+    ``committed`` is True when the caller already returned ``message``'s id
+    (a send after the commit); a duplicate then gets a record that names the
+    job it duplicates. Falls back to the outbox when Redis cannot be reached.
+    """
+    from queueadmin import outbox
+
+    actor = broker.get_actor(message.actor_name)
+    try:
+        existing = _claim_key(broker, actor, key, message.message_id)
+        if existing is not None and existing != message.message_id:
+            _log_duplicate(actor, message, existing)
+            if committed:
+                # The caller already holds this job's id: record what became of it.
+                _records().record_duplicate(message, existing)
+            return existing
+        broker.enqueue(message, delay=delay)
+    except outbox.BROKER_UNAVAILABLE_ERRORS as exc:
+        outbox.store(message, delay, key=key, error=exc)
+        return message.message_id
+    logger.info(
+        "Enqueued job %s for %s on queue %s (delay=%s ms).",
+        message.message_id,
+        actor.actor_name,
+        message.queue_name,
+        delay,
+    )
     return message.message_id
+
+
+def _claim_key(broker: Broker, actor: Any, key: str, job_id: str) -> str | None:
+    client = getattr(broker, "client", None)
+    if client is None:
+        return None
+    ttl = idempotency.get_ttl_seconds(actor.options)
+    return idempotency.claim_enqueue_key(client, broker.namespace, actor.actor_name, key, job_id, ttl)
+
+
+def _find_existing_job(broker: Broker, actor: JobActor, key: str) -> str | None:
+    from queueadmin import outbox
+
+    client = getattr(broker, "client", None)
+    if client is None:
+        return None
+    try:
+        value = client.get(idempotency.enqueue_key(broker.namespace, actor.actor_name, key))
+    except outbox.BROKER_UNAVAILABLE_ERRORS:
+        # The claim at the commit decides, or the relay does.
+        return None
+    return value.decode() if value is not None else None
+
+
+def _log_duplicate(actor: Any, message: Message, existing: str) -> None:
+    logger.info(
+        "Not enqueueing job %s for %s: idempotency key %r belongs to job %s.",
+        message.message_id,
+        actor.actor_name,
+        get_envelope(message).idempotency_key,
+        existing,
+    )
+
+
+def _records():
+    from queueadmin import records
+
+    return records

@@ -177,3 +177,48 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+class JobCompletion(models.Model):
+    """The completion marker of a job whose side effect lives in the database.
+
+    ``complete_once`` writes it in the transaction of the effect, so the
+    effect and the marker commit together or not at all.
+    """
+
+    actor = models.CharField(max_length=128)
+    idempotency_key = models.CharField(max_length=255)
+    job_id = models.CharField(max_length=36)
+    completed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["actor", "idempotency_key"], name="job_completion_unique_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.idempotency_key} (job {self.job_id})"
+
+
+class OutboxMessage(models.Model):
+    """A job that could not reach the broker, waiting for ``relay_outbox``.
+
+    Rows are sent in ``id`` order and deleted once Redis has the message.
+    """
+
+    job_id = models.CharField(max_length=36, unique=True)
+    actor = models.CharField(max_length=128)
+    queue = models.CharField(max_length=64)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    #: The encoded Dramatiq message, as ``Message.encode()`` returns it.
+    message = models.BinaryField()
+    #: Milliseconds to delay the job by once it is sent, counted from the send.
+    delay_ms = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.job_id} (outbox)"

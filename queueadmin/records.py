@@ -323,3 +323,24 @@ def report_progress(percent: int, message: str = "") -> None:
         message=message[:SUMMARY_LENGTH],
     )
     logger.info("Progress %d%%: %s", percent, message)
+
+
+def record_duplicate(message: Any, existing_job_id: str) -> None:
+    """Record a job that was not sent because ``existing_job_id`` holds its key."""
+    envelope = get_envelope(message)
+    try:
+        with transaction.atomic():
+            JobRecord.objects.create(
+                job_id=message.message_id,
+                actor=message.actor_name,
+                queue=message.queue_name.removesuffix(".DQ"),
+                status=JobStatus.SKIPPED,
+                idempotency_key=envelope.idempotency_key if envelope else "",
+                correlation_id=envelope.correlation_id if envelope else "",
+                user_id=(envelope.user_id or "") if envelope else "",
+                payload=message.args[0] if message.args else {},
+                finished_at=django_timezone.now(),
+                last_error=f"duplicate of job {existing_job_id}",
+            )
+    except IntegrityError:
+        logger.debug("Job record %s exists already.", message.message_id)

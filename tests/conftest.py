@@ -12,6 +12,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from tests.brokers import RedisServer
 from tests.workers import WorkerProcess, start_worker
 
 
@@ -71,3 +72,11 @@ def worker_factory(
 def worker(worker_factory: Callable[..., WorkerProcess]) -> WorkerProcess:
     """One worker process serving every queue."""
     return worker_factory()
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[RedisServer]:
+    """A redis-server of this test alone, not yet started; stopped at the end."""
+    server = RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()

@@ -93,10 +93,19 @@ class WorkerProcess:
     def is_running(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, timeout: float = 60.0) -> int:
-        """Send SIGTERM to the process group, wait, and return the exit code."""
+    def stop(self, timeout: float = 60.0, *, graceful: bool = False) -> int:
+        """Send SIGTERM, wait, and return the exit code.
+
+        By default the whole process group gets the signal, so the worker
+        processes get it twice (once from the master) and exit at once.
+        ``graceful`` signals the master alone, as ``runworkers`` does, so the
+        workers shut down gracefully.
+        """
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            if graceful:
+                os.kill(self.process.pid, signal.SIGTERM)
+            else:
+                os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -107,7 +116,12 @@ class WorkerProcess:
 
 
 def start_worker(
-    queues: list[str] | None = None, *, threads: int = 2, processes: int = 1, **env: str
+    queues: list[str] | None = None,
+    *,
+    threads: int = 2,
+    processes: int = 1,
+    extra_args: list[str] | None = None,
+    **env: str,
 ) -> WorkerProcess:
     """Start ``rundramatiq`` for ``queues`` (all by default) and wait until it consumes."""
     from queueadmin.queues import QUEUES
@@ -118,8 +132,16 @@ def start_worker(
         "--skip-logging",
         "--processes", str(processes),
         "--threads", str(threads),
+        "--worker-shutdown-timeout", str(settings.QUEUE_SHUTDOWN_GRACE_SECONDS * 1000),
+        *(extra_args or []),
         "--queues", *queue_names,
     ]
     worker = WorkerProcess(args, subprocess_env(**env))
     worker.wait_for_line(READY_LINE, times=processes, timeout=60)
     return worker
+
+
+def kill_worker(worker: WorkerProcess) -> None:
+    """SIGKILL the worker's whole process group, as a host or OOM crash would."""
+    os.killpg(worker.process.pid, signal.SIGKILL)
+    worker.process.wait(timeout=30)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import httpx
 from pydantic import BaseModel
 
 from queueadmin import queues
 from queueadmin.actors import job_actor
+from queueadmin.completion import complete_once
 from queueadmin.context import current_job
 from queueadmin.errors import RecoverableError
 from tests.testapp.models import Execution
+
+logger = logging.getLogger(__name__)
 
 
 class KeyJob(BaseModel):
@@ -96,3 +103,92 @@ def counted_job(job: CountJob) -> str:
     if runs <= job.succeed_after:
         raise RecoverableError(f"run {runs} failed on purpose", retry_after_ms=50)
     return f"done after {runs} runs"
+
+
+class SlowJob(BaseModel):
+    key: str
+    seconds: float = 0.0
+    #: Extra seconds that only the first run sleeps, so a test can kill it mid-run.
+    first_run_seconds: float = 0.0
+
+
+class FailJob(BaseModel):
+    key: str
+    kind: str
+
+
+@job_actor(queue=queues.MEETINGS, payload=SlowJob)
+def record_once(job: SlowJob) -> None:
+    """Mark the start, sleep, then write the effect and its completion marker together."""
+    first_run = not Execution.objects.filter(key=f"{job.key}:started").exists()
+    Execution.objects.create(key=f"{job.key}:started")
+    time.sleep(job.seconds + (job.first_run_seconds if first_run else 0))
+    with complete_once():
+        Execution.objects.create(key=job.key)
+
+
+@job_actor(queue=queues.MEETINGS, payload=SlowJob)
+def slow_job(job: SlowJob) -> None:
+    """Mark the start, sleep, then mark the end; without a completion marker."""
+    _record(f"{job.key}:started")
+    time.sleep(job.seconds)
+    _record(job.key)
+
+
+@job_actor(queue=queues.EXTERNAL_API, payload=SlowJob, idempotency_ttl=5)
+def short_ttl_job(job: SlowJob) -> None:
+    _record(job.key)
+
+
+class _UnpicklableError(Exception):
+    """An exception that cannot be pickled, with a lock and a required argument."""
+
+    def __init__(self, detail: str, lock: Any) -> None:
+        super().__init__(detail)
+        self.lock = lock
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle _UnpicklableError")
+
+
+class _BrokenStrError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str() is broken")
+
+
+def _raise_for(kind: str) -> None:
+    request = httpx.Request("GET", "http://127.0.0.1:9/resource")
+    if kind == "http-404":
+        response = httpx.Response(404, request=request)
+        response.raise_for_status()
+    if kind == "http-503":
+        response = httpx.Response(503, headers={"Retry-After": "1"}, request=request)
+        response.raise_for_status()
+    if kind == "missing-row":
+        Execution.objects.get(key="no such row")
+    if kind == "unpicklable":
+        raise _UnpicklableError("cannot be pickled", threading.Lock())
+    if kind == "broken-str":
+        raise _BrokenStrError()
+    raise ValueError(f"unknown failure kind {kind!r}")
+
+
+@job_actor(queue=queues.EXTERNAL_API, payload=FailJob, max_retries=1)
+def failing_job(job: FailJob) -> None:
+    """Fail with the exception that ``kind`` names, after recording the attempt."""
+    _record(job.key)
+    _raise_for(job.kind)
+
+
+@job_actor(queue=queues.EMAILS, payload=KeyJob)
+def child_job(job: KeyJob) -> None:
+    logger.info("Child job ran for %s.", job.key)
+    _record(job.key)
+
+
+@job_actor(queue=queues.EMAILS, payload=KeyJob)
+def parent_job(job: KeyJob) -> None:
+    """Log a line and enqueue ``child_job``, which inherits the correlation id."""
+    logger.info("Parent job enqueues a child for %s.", job.key)
+    _record(job.key)
+    child_job.enqueue(key=f"{job.key}:child")

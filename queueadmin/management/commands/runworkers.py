@@ -44,13 +44,21 @@ class Command(BaseCommand):
 
     def handle(self, *args, queues, processes, max_restarts, restart_window, **options):
         manage_py = Path(settings.BASE_DIR) / "manage.py"
+        # Running jobs get the grace period to finish on SIGTERM; the rest go
+        # back to their queues (queueadmin.middleware.shutdown).
+        shutdown_arguments = [
+            "--worker-shutdown-timeout",
+            str(settings.QUEUE_SHUTDOWN_GRACE_SECONDS * 1000),
+        ]
         groups = []
         for queue in queues:
             try:
                 threads = get_concurrency(queue)
             except UnknownQueueError as exc:
                 raise CommandError(str(exc)) from None
-            command = build_worker_command(manage_py, queue, threads, processes=processes)
+            command = build_worker_command(
+                manage_py, queue, threads, processes=processes, extra=shutdown_arguments
+            )
             groups.append(WorkerGroup(name=queue, command=command))
 
         policy = RestartPolicy(max_restarts=max_restarts, window_seconds=restart_window)

@@ -1,0 +1,163 @@
+"""Run each idempotency key once: skip duplicates, keep concurrent ones waiting."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from dramatiq.middleware import Middleware, SkipMessage
+
+from queueadmin import idempotency
+from queueadmin.deliveries import get_delivery_id
+from queueadmin.envelope import get_envelope
+from queueadmin.limits import get_time_limit_ms
+from queueadmin.statuses import JobStatus
+
+logger = logging.getLogger(__name__)
+
+#: Message option set by a deliberate retry of a dead letter; it clears the run marker.
+RETRIED_FROM_DEAD_LETTER_OPTION = "retried_from_dead_letter"
+#: Milliseconds that a job waits when another job with its key is running.
+HELD_KEY_DELAY_MS = 1000
+#: Added to the time limit for the run claim's expiry, so the claim outlives the job.
+CLAIM_MARGIN_MS = 60_000
+_DEFAULT_TIME_LIMIT_MS = 600_000
+
+
+class IdempotentExecution(Middleware):
+    """Claim a job's idempotency key in Redis before the actor runs.
+
+    * A key whose job succeeded (a ``done`` marker in Redis, or a
+      ``JobCompletion`` row written by ``complete_once``) is skipped and
+      recorded as ``skipped`` with the reason "duplicate". A second copy of
+      the job that succeeded leaves that job's record ``succeeded``.
+    * A key that another job is running now is sent back to the queue with a
+      short delay, without using an attempt; it is neither lost nor run twice.
+    * A failed attempt releases the claim so that its retry can claim the key.
+    * The claim expires after the actor's time limit plus a margin, so a
+      killed worker's claim does not block the key for longer than that; the
+      same delivery, requeued after the crash, takes its own claim over at once.
+
+    The idempotency TTL (``QUEUE_IDEMPOTENCY_TTL_SECONDS`` or the actor option
+    ``idempotency_ttl``) sets how long the ``done`` marker is kept.
+    """
+
+    def __init__(self) -> None:
+        # Keyed by delivery, because two copies of one job may run at once.
+        self._claims: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def actor_options(self):
+        return {idempotency.TTL_OPTION}
+
+    def before_process_message(self, broker, message):
+        client = getattr(broker, "client", None)
+        if client is None:
+            return
+        actor = broker.get_actor(message.actor_name)
+        key = self._key(message)
+        namespace = broker.namespace
+
+        if message.options.get(RETRIED_FROM_DEAD_LETTER_OPTION):
+            idempotency.clear_run_key(client, namespace, actor.actor_name, key)
+
+        claim = idempotency.claim_run(
+            client,
+            namespace,
+            actor.actor_name,
+            key,
+            message.message_id,
+            get_delivery_id(message),
+            self._claim_ttl_ms(actor, message),
+        )
+        if claim.outcome is idempotency.ClaimOutcome.CLAIMED:
+            completed_by = self._completing_job(actor.actor_name, key)
+            if completed_by is not None:
+                self._finish_claim(broker, message, succeeded=True, key=key)
+                self._skip_duplicate(message, key, completed_by)
+            with self._lock:
+                self._claims[get_delivery_id(message)] = key
+            return
+        if claim.outcome is idempotency.ClaimOutcome.DONE:
+            self._skip_duplicate(message, key, claim.other_job_id)
+        self._wait_for_holder(broker, message, key, claim.other_job_id)
+
+    def after_process_message(self, broker, message, *, result=None, exception=None):
+        with self._lock:
+            key = self._claims.pop(get_delivery_id(message), None)
+        if key is None:
+            return
+        self._finish_claim(broker, message, succeeded=exception is None, key=key)
+
+    def after_skip_message(self, broker, message):
+        # Another middleware skipped the job after the claim: let it go.
+        with self._lock:
+            key = self._claims.pop(get_delivery_id(message), None)
+        if key is not None:
+            self._finish_claim(broker, message, succeeded=False, key=key)
+
+    @staticmethod
+    def _key(message) -> str:
+        envelope = get_envelope(message)
+        return envelope.idempotency_key if envelope else message.message_id
+
+    @staticmethod
+    def _claim_ttl_ms(actor, message) -> int:
+        limit = get_time_limit_ms(actor, message) or _DEFAULT_TIME_LIMIT_MS
+        return int(limit) + CLAIM_MARGIN_MS
+
+    @staticmethod
+    def _completing_job(actor_name: str, key: str) -> str | None:
+        from queueadmin.completion import get_completing_job
+
+        return get_completing_job(actor_name, key)
+
+    def _finish_claim(self, broker, message, *, succeeded: bool, key: str) -> None:
+        actor = broker.get_actor(message.actor_name)
+        if succeeded:
+            ttl = idempotency.get_ttl_seconds(actor.options)
+            idempotency.mark_done(
+                broker.client, broker.namespace, actor.actor_name, key, message.message_id, ttl
+            )
+        else:
+            idempotency.release_run(
+                broker.client,
+                broker.namespace,
+                actor.actor_name,
+                key,
+                message.message_id,
+                get_delivery_id(message),
+            )
+
+    @staticmethod
+    def _skip_duplicate(message, key: str, completed_by: str) -> None:
+        logger.warning(
+            "Skipping job %s of %s: idempotency key %r was completed by job %s.",
+            message.message_id,
+            message.actor_name,
+            key,
+            completed_by,
+        )
+        message.options["skip_reason"] = "duplicate"
+        # A second copy of a job that succeeded leaves its record succeeded.
+        same_job = completed_by == message.message_id
+        message.options["skip_status"] = JobStatus.SUCCEEDED if same_job else JobStatus.SKIPPED
+        raise SkipMessage("duplicate")
+
+    @staticmethod
+    def _wait_for_holder(broker, message, key: str, holder_job_id: str) -> None:
+        logger.info(
+            "Job %s of %s waits %d ms: job %s is running idempotency key %r.",
+            message.message_id,
+            message.actor_name,
+            HELD_KEY_DELAY_MS,
+            holder_job_id,
+            key,
+        )
+        # The copy is enqueued before the original is acknowledged, so a
+        # crash in between leaves two messages, and the claim runs one.
+        broker.enqueue(message.copy(), delay=HELD_KEY_DELAY_MS)
+        message.options["skip_reason"] = f"waiting for job {holder_job_id}"
+        message.options["skip_status"] = JobStatus.DELAYED
+        raise SkipMessage("idempotency key held by another job")
