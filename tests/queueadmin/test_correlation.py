@@ -7,6 +7,7 @@ import json
 import pytest
 
 from queueadmin.models import JobRecord, JobStatus
+from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
 from tests.testapp.tasks import parent_job
 
@@ -21,6 +22,7 @@ def test_request_header_echoed_and_carried(client, broker):
 
     assert response.status_code == 200
     assert response["X-Correlation-ID"] == "req-123"
+    flush_job_events(wait=True)
     record = JobRecord.objects.get(job_id=response.json()["job_id"])
     assert record.correlation_id == "req-123"
 

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from queueadmin import idempotency
 from queueadmin.enqueue import EnqueueRequest, build_message
 from queueadmin.models import JobCompletion, JobRecord, JobStatus
+from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
 from tests.testapp.models import Execution
 from tests.testapp.tasks import flaky_job, record_once, short_ttl_job, slow_job
@@ -61,6 +62,7 @@ def test_same_key_from_50_threads_one_message(broker, redis_client):
     assert len(job_ids) == 50
     assert len(set(job_ids)) == 1
     assert redis_client.llen(f"{settings.QUEUE_REDIS_NAMESPACE}:meetings") == 1
+    flush_job_events(wait=True)
     assert JobRecord.objects.filter(idempotency_key="race-key").count() == 1
 
 
