@@ -117,12 +117,23 @@ QUEUE_MAX_BACKOFF = env.queue_max_backoff
 QUEUE_MAX_PAYLOAD_BYTES = env.queue_max_payload_bytes
 QUEUE_DEAD_LETTER_TTL_SECONDS = env.queue_dead_letter_ttl_seconds
 
+# Scheduling and flow control: idempotency keys of bulk sends, prefetch, rate
+# limits per integration and the scheduler.
+QUEUE_IDEMPOTENCY_TTL_SECONDS = env.queue_idempotency_ttl_seconds
+QUEUE_PREFETCH_PER_THREAD = env.queue_prefetch_per_thread
+QUEUE_RATE_LIMITS = env.queue_rate_limits
+SCHEDULER_DEFAULT_GRACE_SECONDS = env.scheduler_default_grace_seconds
+SCHEDULER_RELOAD_SECONDS = env.scheduler_reload_seconds
+
 DRAMATIQ_BROKER = {
-    "BROKER": "dramatiq.brokers.redis.RedisBroker",
+    # Dramatiq's RedisBroker with priority lists, delays ordered by due time in
+    # Redis and paused queues.
+    "BROKER": "queueadmin.broker.ProjectRedisBroker",
     "OPTIONS": {
         "url": REDIS_URL,
         "namespace": QUEUE_REDIS_NAMESPACE,
         "dead_message_ttl": QUEUE_DEAD_LETTER_TTL_SECONDS * 1000,
+        "idempotency_ttl_seconds": QUEUE_IDEMPOTENCY_TTL_SECONDS,
     },
     # This list replaces Dramatiq's default middleware. django_dramatiq's
     # AdminMiddleware is left out: its Task table grows by a row per message
@@ -132,9 +143,12 @@ DRAMATIQ_BROKER = {
         # reverse: the job context is set first and cleared last, and the
         # retry decision is made before the job record is written.
         "queueadmin.middleware.context.JobContextMiddleware",
+        "queueadmin.middleware.prefetch.PrefetchPerThread",
         "dramatiq.middleware.CurrentMessage",
         "dramatiq.middleware.AgeLimit",
         "dramatiq.middleware.TimeLimit",
+        # Before JobTracking: a job postponed by its rate limit is not started.
+        "queueadmin.middleware.ratelimits.RateLimits",
         "dramatiq.middleware.ShutdownNotifications",
         "dramatiq.middleware.Callbacks",
         "dramatiq.middleware.Pipelines",
@@ -147,6 +161,8 @@ DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 
 # Meetings
 MEETINGS_MAX_UPLOAD_BYTES = env.meetings_max_upload_bytes
+# Meeting reminders: default minutes before the start.
+MEETINGS_REMINDER_MINUTES = env.meetings_reminder_minutes
 
 # Email
 EMAIL_BACKEND = env.email_backend

@@ -15,6 +15,7 @@ from queueadmin.context import get_correlation_id, new_correlation_id
 from queueadmin.encoding import encode_value
 from queueadmin.envelope import ENVELOPE_OPTION, JobEnvelope
 from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
+from queueadmin.priorities import PRIORITY_OPTION, Priority
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -34,6 +35,7 @@ class EnqueueRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     delay: int | timedelta | None = None
     eta: datetime | None = None
+    priority: Priority = Priority.NORMAL
 
     def delay_ms(self) -> int | None:
         """Return the delay in milliseconds, from ``delay`` or ``eta``."""
@@ -62,7 +64,9 @@ def build_message(actor: JobActor, payload: BaseModel, request: EnqueueRequest) 
     encoded_payload = encode_value(payload.model_dump(mode="python"), "payload")
     message = actor.actor.message_with_options(args=(encoded_payload,))
     envelope = _build_envelope(actor, message.message_id, request)
-    message = message.copy(options={**message.options, ENVELOPE_OPTION: envelope.to_option()})
+    message = message.copy(
+        options={ENVELOPE_OPTION: envelope.to_option(), PRIORITY_OPTION: request.priority.value}
+    )
 
     size = len(message.encode())
     limit = settings.QUEUE_MAX_PAYLOAD_BYTES
@@ -95,11 +99,12 @@ def send_job(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -> st
     def send() -> None:
         actor.actor.broker.enqueue(message, delay=delay)
         logger.info(
-            "Enqueued job %s for %s on queue %s (delay=%s ms).",
+            "Enqueued job %s for %s on queue %s (delay=%s ms, priority=%s).",
             message.message_id,
             actor.actor_name,
             message.queue_name,
             delay,
+            request.priority.value,
         )
 
     transaction.on_commit(send)

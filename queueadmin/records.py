@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,10 +14,18 @@ from django.utils import timezone as django_timezone
 from queueadmin.context import current_job
 from queueadmin.envelope import get_envelope
 from queueadmin.models import JobRecord, JobStatus
+from queueadmin.priorities import PRIORITY_RANKS, get_priority
+from queueadmin.statuses import FINISHED_STATUSES
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_LENGTH = 255
+
+#: Ids of jobs whose records a bulk enqueue has just created, so that the
+#: per-message ``before_enqueue`` hook does not write them again.
+recorded_in_bulk: ContextVar[frozenset[str]] = ContextVar("recorded_in_bulk", default=frozenset())
+
+_UNSENT_STATUSES = (JobStatus.ENQUEUED, JobStatus.DELAYED)
 
 
 def _from_millis(value: int | None) -> datetime | None:
@@ -24,28 +34,55 @@ def _from_millis(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
 
 
+def _new_record(message: Any, delay: int | None, now: datetime) -> JobRecord:
+    envelope = get_envelope(message)
+    record = JobRecord(
+        job_id=message.message_id,
+        actor=message.actor_name,
+        queue=message.queue_name.removesuffix(".DQ"),
+        status=JobStatus.DELAYED if delay else JobStatus.ENQUEUED,
+        priority=PRIORITY_RANKS[get_priority(message)],
+        enqueued_at=now,
+        eta=now + timedelta(milliseconds=delay) if delay else None,
+        payload=message.args[0] if message.args else {},
+    )
+    if envelope is not None:
+        record.idempotency_key = envelope.idempotency_key
+        record.correlation_id = envelope.correlation_id
+        record.user_id = envelope.user_id or ""
+    return record
+
+
 def record_enqueued(message: Any, delay: int | None) -> None:
     """Create the record of a new job; leave an existing record alone."""
-    envelope = get_envelope(message)
-    now = django_timezone.now()
-    fields = {
-        "actor": message.actor_name,
-        "queue": message.queue_name.removesuffix(".DQ"),
-        "status": JobStatus.DELAYED if delay else JobStatus.ENQUEUED,
-        "priority": message.options.get("priority", 0),
-        "enqueued_at": now,
-        "eta": now + timedelta(milliseconds=delay) if delay else None,
-        "payload": message.args[0] if message.args else {},
-    }
-    if envelope is not None:
-        fields["idempotency_key"] = envelope.idempotency_key
-        fields["correlation_id"] = envelope.correlation_id
-        fields["user_id"] = envelope.user_id or ""
+    if message.message_id in recorded_in_bulk.get():
+        return
+    record = _new_record(message, delay, django_timezone.now())
     try:
         with transaction.atomic():
-            JobRecord.objects.create(job_id=message.message_id, **fields)
+            record.save(force_insert=True)
     except IntegrityError:
         logger.debug("Job record %s exists already.", message.message_id)
+
+
+def record_enqueued_many(messages: Sequence[Any], delay: int | None) -> None:
+    """Create the records of new jobs in one query; existing records stay as they are."""
+    now = django_timezone.now()
+    records = [_new_record(message, delay, now) for message in messages]
+    JobRecord.objects.bulk_create(records, ignore_conflicts=True, batch_size=2000)
+
+
+def discard_records(job_ids: Sequence[str]) -> None:
+    """Delete the records of jobs that were recorded but never sent."""
+    if job_ids:
+        JobRecord.objects.filter(job_id__in=list(job_ids), status__in=_UNSENT_STATUSES).delete()
+
+
+def record_cancelled(job_id: str, reason: str) -> None:
+    """Mark a job that was removed before it ran as cancelled."""
+    JobRecord.objects.filter(job_id=job_id).update(
+        status=JobStatus.CANCELLED, finished_at=django_timezone.now(), last_error=reason
+    )
 
 
 def record_retry_scheduled(message: Any, delay: int | None) -> None:
@@ -90,9 +127,12 @@ def record_failed_attempt(message: Any, duration_ms: int, *, dead: bool) -> None
 
 
 def record_skipped(message: Any, status: str, reason: str) -> None:
+    # A skip may also mean "sent again later" (for example by a rate limit),
+    # and such a job is not finished.
+    finished_at = django_timezone.now() if status in FINISHED_STATUSES else None
     JobRecord.objects.filter(job_id=message.message_id).update(
         status=status,
-        finished_at=django_timezone.now(),
+        finished_at=finished_at,
         last_error=reason,
     )
 

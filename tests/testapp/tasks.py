@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -54,3 +55,21 @@ def typed_job(job: TypedJob) -> None:
         for value in (job.when, job.day, job.ident, job.amount, job.note, job.extra.get("at"))
     )
     Execution.objects.create(key=f"{job.key}|{description}|{job.note}")
+
+
+class NoteJob(BaseModel):
+    key: str
+    seconds: float = 0.0
+
+
+@job_actor(queue=queues.MEETINGS, payload=NoteJob)
+def note_job(job: NoteJob) -> None:
+    """Record the run, after sleeping ``seconds``, so tests can see the order of runs."""
+    time.sleep(job.seconds)
+    Execution.objects.create(key=job.key)
+
+
+@job_actor(queue=queues.EXTERNAL_API, payload=NoteJob, rate_limit="test_limit")
+def limited_job(job: NoteJob) -> None:
+    """Record the run; guarded by the rate limit ``test_limit`` of the test settings."""
+    _record(job.key)
