@@ -12,12 +12,21 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from dramatiq.middleware import MiddlewareError
 from dramatiq.rate_limits import BucketRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 PERIOD_MILLISECONDS = {"second": 1000, "minute": 60_000, "hour": 3_600_000}
 
 _RATE_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)\s*$")
+
+
+class UnknownRateLimitError(MiddlewareError, LookupError):
+    """Raised for a rate limit name that ``QUEUE_RATE_LIMITS`` does not define.
+
+    As a ``MiddlewareError`` it passes through Dramatiq's middleware hooks, so
+    an actor naming an unknown limit fails at declaration.
+    """
 
 
 @dataclass(frozen=True)
@@ -47,13 +56,13 @@ def get_rate(name: str) -> Rate:
     """Return the configured rate of limit ``name``.
 
     Raises:
-      LookupError: ``QUEUE_RATE_LIMITS`` has no such name.
+      UnknownRateLimitError: ``QUEUE_RATE_LIMITS`` has no such name.
     """
     try:
         return parse_rate(settings.QUEUE_RATE_LIMITS[name])
     except KeyError:
         known = ", ".join(sorted(settings.QUEUE_RATE_LIMITS)) or "none"
-        raise LookupError(f"Unknown rate limit {name!r}; configured: {known}.") from None
+        raise UnknownRateLimitError(f"Unknown rate limit {name!r}; configured: {known}.") from None
 
 
 class RateLimit:

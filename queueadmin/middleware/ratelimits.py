@@ -37,10 +37,10 @@ class RateLimits(Middleware):
     def actor_options(self) -> set[str]:
         return {RATE_LIMIT_OPTION}
 
-    def after_declare_actor(self, broker, actor):
+    def before_declare_actor(self, broker, actor):
         name = actor.options.get(RATE_LIMIT_OPTION)
         if name is not None:
-            # Raises LookupError at import for a name missing from the settings.
+            # Raises UnknownRateLimitError for a name missing from the settings.
             get_rate(name)
 
     def before_process_message(self, broker, message):
