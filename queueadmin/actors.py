@@ -39,6 +39,35 @@ RESULT_SUMMARY_OPTION = "result_summary"
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
+#: Every declared job actor by actor name.
+_job_actors: dict[str, JobActor] = {}
+
+
+def import_task_modules() -> None:
+    """Import the ``tasks`` modules of the installed apps, which declare the actors."""
+    from django.conf import settings
+    from django.utils.module_loading import autodiscover_modules
+
+    autodiscover_modules(*settings.DRAMATIQ_AUTODISCOVER_MODULES)
+
+
+def get_job_actor(actor_name: str) -> JobActor:
+    """Return the job actor declared as ``actor_name``.
+
+    On a miss, the ``tasks`` modules of the installed apps are imported first
+    (``DRAMATIQ_AUTODISCOVER_MODULES``), as the worker command does.
+
+    Raises:
+      LookupError: no job actor has that name.
+    """
+    if actor_name not in _job_actors:
+        import_task_modules()
+    try:
+        return _job_actors[actor_name]
+    except KeyError:
+        known = ", ".join(sorted(_job_actors)) or "none"
+        raise LookupError(f"Unknown job actor {actor_name!r}; declared: {known}.") from None
+
 
 def describe_validation_error(exc: ValidationError) -> list[tuple[str, str]]:
     """Return ``(field, message)`` pairs, with the received value in each message."""
@@ -75,6 +104,7 @@ class JobActor(Generic[PayloadT]):
             queue_name=queue,
             **options,
         )
+        _job_actors[self.actor_name] = self
 
     @property
     def queue_name(self) -> str:

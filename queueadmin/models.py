@@ -110,3 +110,7 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+# Cron schedules live in their own module; Django finds models through this one.
+from queueadmin.schedule_models import MisfirePolicy, Schedule  # noqa: E402,F401

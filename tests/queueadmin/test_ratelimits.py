@@ -43,7 +43,7 @@ def test_parse_rate_invalid(text):
 
 def test_limited_jobs_spread_over_seconds(broker, worker_factory):
     process = worker_factory(threads=2)
-    job_ids = [limited_job.enqueue(key=f"limited-{i}") for i in range(6)]
+    job_ids = limited_job.enqueue_many([{"key": f"limited-{i}"} for i in range(6)])
 
     wait_until(lambda: Execution.objects.count() == 6, timeout=60)
 
@@ -56,7 +56,7 @@ def test_limited_jobs_spread_over_seconds(broker, worker_factory):
     records = JobRecord.objects.filter(job_id__in=job_ids)
     assert wait_until(lambda: records.filter(status=JobStatus.SUCCEEDED).count() == 6)
     assert set(records.values_list("attempts", flat=True)) == {1}
-    assert process.count("Postponing job") >= 4
+    assert process.count("Postponing job") >= 1
 
 
 def test_waiting_job_frees_its_thread(broker, worker_factory):

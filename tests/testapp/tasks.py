@@ -14,6 +14,7 @@ from queueadmin import queues
 from queueadmin.actors import job_actor
 from queueadmin.context import current_job
 from queueadmin.errors import RecoverableError
+from queueadmin.schedules import register_schedule
 from tests.testapp.models import Execution
 
 
@@ -73,3 +74,10 @@ def note_job(job: NoteJob) -> None:
 def limited_job(job: NoteJob) -> None:
     """Record the run; guarded by the rate limit ``test_limit`` of the test settings."""
     _record(job.key)
+
+
+# A schedule declared in code, far enough ahead not to fire during tests.
+register_schedule(
+    note_job, name="test-new-year", cron="0 0 1 1 *", timezone="Europe/Berlin",
+    payload={"key": "new-year"},
+)
