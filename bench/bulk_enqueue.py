@@ -5,8 +5,7 @@ Run from the repository root::
     REDIS_URL=redis://127.0.0.1:6379/0 python bench/bulk_enqueue.py [--jobs 10000]
 
 Without ``DATABASE_URL`` the job records go to a fresh SQLite file in a
-temporary folder; with it, to that database (the tables are created by
-``migrate``). The Redis keys live under a namespace of their own, which is
+temporary folder. With it, they go to that database, after ``migrate``. The Redis keys live under a namespace of their own, which is
 deleted at the end. No worker runs, so the jobs only wait in Redis.
 """
 

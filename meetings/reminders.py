@@ -3,10 +3,11 @@
 Each meeting with a start time and no cancellation has one delayed job,
 ``send_meeting_reminders``, due ``reminder_minutes`` before the start. The
 job carries the start time it was scheduled for. Whenever a meeting is saved,
-``sync_reminder`` compares that time with the meeting: on a change it cancels
-the waiting job and schedules a new one; on cancellation it only cancels. At
-run time the job checks again, so a reminder whose start time no longer
-matches (for example when the cancel came too late) sends nothing.
+``sync_reminder`` compares that time with the meeting. When the start moved,
+it cancels the waiting job and schedules a new one. When the meeting was
+cancelled, it only cancels. At run time the job checks again, so a reminder
+whose start time no longer matches (for example when the cancel came after
+the job became due) sends nothing.
 """
 
 from __future__ import annotations
@@ -46,15 +47,15 @@ def sync_reminder(meeting_id: int) -> str | None:
         if meeting is None:
             return None
         due_at = reminder_due_at(meeting)
-        wanted = due_at is not None and meeting.starts_at > django_timezone.now()
-        if wanted and meeting.reminder_job_id and meeting.reminder_starts_at == meeting.starts_at:
+        needed = due_at is not None and meeting.starts_at > django_timezone.now()
+        if needed and meeting.reminder_job_id and meeting.reminder_starts_at == meeting.starts_at:
             return meeting.reminder_job_id
-        if not wanted and not meeting.reminder_job_id:
+        if not needed and not meeting.reminder_job_id:
             return None
 
         if meeting.reminder_job_id:
             _cancel_job(meeting.reminder_job_id, meeting.pk)
-        job_id = _schedule(meeting, due_at) if wanted else ""
+        job_id = _schedule(meeting, due_at) if needed else ""
         Meeting.objects.filter(pk=meeting.pk).update(
             reminder_job_id=job_id,
             reminder_starts_at=meeting.starts_at if job_id else None,

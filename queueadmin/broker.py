@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 SCRIPT_DIR = Path(__file__).resolve().parent / "lua"
 
-#: The most due messages one fetch moves from a queue's sorted set to its lists.
+#: Maximum number of due messages one fetch moves from a queue's sorted set to its lists.
 MOVE_BATCH_SIZE = 1000
 
 #: Default lifetime of an idempotency key in Redis, in seconds.
@@ -88,7 +88,7 @@ class ProjectRedisBroker(RedisBroker):
 
     def declare_queue(self, queue_name: str) -> None:
         """Declare a queue. Unlike Dramatiq's broker, no ``.DQ`` delay queue is declared,
-        so workers start no consumer that holds delayed messages in memory."""
+        so workers start no consumer that keeps delayed messages in memory."""
         if queue_name not in self.queues:
             self.emit_before("declare_queue", queue_name)
             self.queues.add(queue_name)
@@ -116,7 +116,7 @@ class ProjectRedisBroker(RedisBroker):
 
         ``idempotency_keys`` are full Redis key suffixes (``"<actor>:<key>"``),
         one per message or None. A message whose key is already stored is not
-        sent, and its place in the result holds the job id stored under the
+        sent, and its place in the result contains the job id stored under the
         key. Middleware ``before_enqueue`` runs for every message and
         ``after_enqueue`` only for those sent.
 

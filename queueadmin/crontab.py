@@ -3,7 +3,7 @@
 An expression has five fields (minute, hour, day of month, month, day of
 week, as in crontab) or six, with seconds first. Day-of-week numbers follow
 crontab: 0 and 7 are Sunday. APScheduler 3 numbers weekdays from Monday, so
-they are translated to names before APScheduler's ``CronTrigger`` sees them.
+they are translated to names before they reach APScheduler's ``CronTrigger``.
 
 ``ZonedCronTrigger`` matches the fields against local wall-clock time and
 turns each match into an instant once, at zoneinfo's first reading
@@ -36,8 +36,8 @@ FIELD_NAMES_6 = ("second", *FIELD_NAMES_5)
 
 _WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
-#: The most wall-clock candidates tried for one next fire time; a per-second
-#: schedule needs 3,600 to cross a repeated hour.
+#: Maximum number of wall-clock candidates tried for one next fire time. A
+#: per-second schedule needs 3,600 to cross a repeated hour.
 _MAX_CANDIDATES = 10_000
 
 

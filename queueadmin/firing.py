@@ -25,14 +25,14 @@ from queueadmin.schedule_models import MisfirePolicy, Schedule
 
 logger = logging.getLogger(__name__)
 
-#: How late, in seconds, a run of a schedule with the skip policy may fire.
+#: Maximum lateness, in seconds, at which a run of a skip-policy schedule still fires.
 SKIP_POLICY_TOLERANCE_SECONDS = 5
 
-#: Shortest lifetime of a fire lock, in seconds; longer than any grace time
-#: in common use, so that no process fires a tick again after the lock expires.
+#: Minimum lifetime of a fire lock, in seconds. Locks live at least twice the
+#: grace time, so a late process cannot take the lock of a tick that fired.
 MIN_LOCK_TTL_SECONDS = 3600
 
-#: The most missed fire times counted after downtime.
+#: Maximum number of missed fire times counted after downtime.
 MAX_CATCH_UP_FIRE_TIMES = 100_000
 
 

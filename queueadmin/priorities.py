@@ -10,7 +10,7 @@ PRIORITY_OPTION = "priority"
 
 
 class Priority(StrEnum):
-    """How soon a job runs relative to the other jobs waiting in its queue.
+    """Priority level of a job relative to the other jobs waiting in its queue.
 
     On Redis each level has its own list per queue, and a worker fetches from
     ``high`` first, then ``normal``, then ``low``.

@@ -8,7 +8,7 @@ from django.db import models
 
 
 class MisfirePolicy(models.TextChoices):
-    """What the scheduler does with fire times it missed (for example while down)."""
+    """Handling of fire times the scheduler missed, for example while it was down."""
 
     COALESCE = "coalesce", "Run once if missed within the grace time"
     SKIP = "skip", "Skip missed runs"

@@ -44,7 +44,7 @@ class _JobAtFireTime:
 
 
 class FireTimeExecutor(ThreadPoolExecutor):
-    """A thread pool executor that tells schedule jobs which fire time they run for.
+    """A thread pool executor that passes each schedule job the fire time it runs for.
 
     Schedule jobs are added with ``coalesce=True``, so one submission carries
     one fire time: the latest of those due.

@@ -12,7 +12,7 @@ class PrefetchPerThread(Middleware):
     Dramatiq fetches up to twice the thread count per queue by default, and
     fetched messages wait in that process's memory even when its threads are
     all busy with long jobs while another process has idle threads. With one
-    message per thread, every message a process holds has a thread to run it
+    message per thread, every message a process has fetched has a thread to run it
     when the process serves one queue, as ``runworkers`` starts them. A process
     that serves several queues holds up to one message per thread per queue.
     """

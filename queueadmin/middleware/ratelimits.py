@@ -24,7 +24,7 @@ class RateLimits(Middleware):
     """Apply the actor option ``rate_limit="<name>"`` before each attempt.
 
     When the named limit is used up, the message is sent again with a delay
-    until the limit's next bucket opens and this delivery is skipped: no
+    until the limit's next bucket opens, and this delivery is skipped. No
     worker thread waits, and the retry count is unchanged, so waiting uses no
     attempt. List it before ``JobTracking``, so that a postponed job is not
     recorded as started.
