@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from queueadmin import records
 from queueadmin.context import get_correlation_id, new_correlation_id
-from queueadmin.enqueue import EnqueueRequest, build_message
+from queueadmin.encoding import encode_value
+from queueadmin.enqueue import EnqueueRequest, build_envelope, finish_message
 from queueadmin.errors import InvalidPayloadError
 from queueadmin.priorities import Priority, parse_priority
 
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from queueadmin.actors import JobActor
 
 logger = logging.getLogger(__name__)
+
+#: Maximum length of an idempotency key, as ``JobEnvelope`` allows.
+MAX_KEY_LENGTH = 255
 
 
 def enqueue_many(
@@ -60,9 +64,7 @@ def enqueue_many(
         priority=parse_priority(priority),
     )
     delay_ms = base.delay_ms()
-    messages = [
-        build_message(actor, payload, _with_key(base, key)) for payload, key in zip(validated, keys)
-    ]
+    messages = _build_messages(actor, validated, keys, base)
     if any(keys) and connection.in_atomic_block:
         raise ValueError(
             "enqueue_many with idempotency_keys cannot run inside transaction.atomic(): "
@@ -86,6 +88,12 @@ def _check_keys(keys: Sequence[str | None] | None, count: int) -> list[str | Non
             f"Got {len(keys)} idempotency keys for {count} payloads; pass one key (or None) "
             "per payload."
         )
+    for index, key in enumerate(keys):
+        if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+            raise ValueError(
+                f"Invalid idempotency key at [{index}]: expected 1 to {MAX_KEY_LENGTH} "
+                f"characters, got {len(key)}."
+            )
     return list(keys)
 
 
@@ -102,14 +110,21 @@ def _validate_all(actor: JobActor, payloads: Sequence[BaseModel | dict[str, Any]
     return validated
 
 
-def _with_key(base: EnqueueRequest, key: str | None) -> EnqueueRequest:
-    return EnqueueRequest(
-        idempotency_key=key,
-        correlation_id=base.correlation_id,
-        delay=base.delay,
-        eta=base.eta,
-        priority=base.priority,
-    )
+def _build_messages(
+    actor: JobActor, payloads: list[BaseModel], keys: list[str | None], base: EnqueueRequest
+) -> list[Message]:
+    # The jobs share every envelope field but the idempotency key, so the
+    # envelope is validated once and copied with each job's key.
+    messages = []
+    envelope_option: dict[str, Any] | None = None
+    for index, (payload, key) in enumerate(zip(payloads, keys)):
+        encoded_payload = encode_value(payload.model_dump(mode="python"), f"[{index}]")
+        message = actor.actor.message_with_options(args=(encoded_payload,))
+        if envelope_option is None:
+            envelope_option = build_envelope(actor, message.message_id, base).to_option()
+        item_option = {**envelope_option, "idempotency_key": key or message.message_id}
+        messages.append(finish_message(actor, message, item_option, base))
+    return messages
 
 
 def _send(

@@ -64,8 +64,19 @@ def build_message(actor: JobActor, payload: BaseModel, request: EnqueueRequest) 
     encoded_payload = encode_value(payload.model_dump(mode="python"), "payload")
     message = actor.actor.message_with_options(args=(encoded_payload,))
     envelope = _build_envelope(actor, message.message_id, request)
+    return finish_message(actor, message, envelope.to_option(), request)
+
+
+def finish_message(
+    actor: JobActor, message: Message, envelope_option: dict[str, Any], request: EnqueueRequest
+) -> Message:
+    """Add the envelope and the priority to a message and check its encoded size.
+
+    Raises:
+      PayloadTooLargeError: the encoded message is over ``QUEUE_MAX_PAYLOAD_BYTES``.
+    """
     message = message.copy(
-        options={ENVELOPE_OPTION: envelope.to_option(), PRIORITY_OPTION: request.priority.value}
+        options={ENVELOPE_OPTION: envelope_option, PRIORITY_OPTION: request.priority.value}
     )
 
     size = len(message.encode())
@@ -73,6 +84,15 @@ def build_message(actor: JobActor, payload: BaseModel, request: EnqueueRequest) 
     if size > limit:
         raise PayloadTooLargeError(actor.actor_name, size, limit)
     return message
+
+
+def build_envelope(actor: JobActor, message_id: str, request: EnqueueRequest) -> JobEnvelope:
+    """Return the validated envelope of a job.
+
+    Raises:
+      InvalidPayloadError: an envelope field (key, correlation id, metadata) is invalid.
+    """
+    return _build_envelope(actor, message_id, request)
 
 
 def _build_envelope(actor: JobActor, message_id: str, request: EnqueueRequest) -> JobEnvelope:
