@@ -71,7 +71,7 @@ def test_new_york_ambiguous_time_fires_once():
     assert fires == NEW_YORK_FALL_BACK_0130
 
 
-def test_spring_forward_fires_one_hour_later_on_wall_clock():
+def test_spring_forward_fires_at_0330():
     (fire_time,) = fire_times_between(
         "30 2 * * *", "Europe/Berlin", _utc("2026-03-29 00:00"), _utc("2026-03-29 12:00")
     )

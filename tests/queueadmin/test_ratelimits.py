@@ -69,8 +69,8 @@ def test_waiting_job_frees_its_thread(broker, worker_factory):
     wait_until(lambda: Execution.objects.count() == 5, timeout=60)
 
     order = list(Execution.objects.order_by("id").values_list("key", flat=True))
-    # Two limited jobs fit in the first second; the other two wait for the
-    # next one without the only thread, which meanwhile runs the free job.
+    # Two limited jobs fit in the first second. The other two wait for the
+    # next second without holding the only thread, so the free job runs first.
     assert order.index("free") < order.index("limited-2")
     assert order.index("free") < order.index("limited-3")
 

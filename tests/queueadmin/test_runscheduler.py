@@ -67,7 +67,8 @@ def test_two_schedulers_enqueue_each_tick_once(scheduler_factory):
     keys = _fired_keys("each-second")
     duplicates = [key for key, count in Counter(keys).items() if count > 1]
     assert duplicates == []
-    assert first.is_running() and second.is_running()
+    assert first.is_running()
+    assert second.is_running()
     # Each enqueue logs one line, written after the job record.
     wait_until(
         lambda: first.count("Schedule each-second fired") + second.count("Schedule each-second fired")
