@@ -139,6 +139,24 @@ class Environment(BaseSettings):
     database_conn_max_age_seconds: int = Field(
         60, ge=0, description="an integer >= 0 (seconds; 0 closes after each request or job)"
     )
+    # Scheduling and flow control
+    queue_prefetch_per_thread: int = Field(
+        1, ge=1, le=100, description="an integer 1-100 (messages per worker thread)"
+    )
+    queue_rate_limits: dict[str, str] = Field(
+        default_factory=lambda: {"sms": "10/minute", "external_api": "5/second"},
+        description="a JSON object of name to '<count>/<second|minute|hour>'",
+    )
+    scheduler_default_grace_seconds: int = Field(
+        300, ge=1, description="an integer >= 1 (seconds)"
+    )
+    scheduler_reload_seconds: int = Field(
+        30, ge=1, le=60, description="an integer 1-60 (seconds)"
+    )
+    meetings_reminder_minutes: int = Field(
+        15, ge=0, description="an integer >= 0 (minutes)"
+    )
+
     meetings_max_upload_bytes: int = Field(
         20 * 1024 * 1024, ge=1024, description="an integer >= 1024 (bytes)"
     )
@@ -254,6 +272,15 @@ class Environment(BaseSettings):
             dj_database_url.parse(value)
         except Exception as exc:  # dj-database-url raises several types
             raise ValueError(f"the URL is not supported ({exc})") from None
+        return value
+
+    @field_validator("queue_rate_limits")
+    @classmethod
+    def _check_rate_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        from queueadmin.ratelimits import parse_rate
+
+        for rate in value.values():
+            parse_rate(rate)
         return value
 
     @field_validator("log_level", mode="before")

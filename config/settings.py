@@ -165,14 +165,23 @@ QUEUE_SHUTDOWN_GRACE_SECONDS = env.queue_shutdown_grace_seconds
 QUEUE_BROKER_TIMEOUT_SECONDS = env.queue_broker_timeout_seconds
 QUEUE_OUTBOX_RELAY_INTERVAL_SECONDS = env.queue_outbox_relay_interval_seconds
 
+# Scheduling and flow control: idempotency keys of bulk sends, prefetch, rate
+# limits per integration and the scheduler.
+QUEUE_PREFETCH_PER_THREAD = env.queue_prefetch_per_thread
+QUEUE_RATE_LIMITS = env.queue_rate_limits
+SCHEDULER_DEFAULT_GRACE_SECONDS = env.scheduler_default_grace_seconds
+SCHEDULER_RELOAD_SECONDS = env.scheduler_reload_seconds
+
 DRAMATIQ_BROKER = {
-    # NOTE: this subclass only adds the pause check to the consumer.
-    "BROKER": "queueadmin.broker_pause.PausableRedisBroker",
+    # Dramatiq's RedisBroker with priority lists, delays ordered by due time in
+    # Redis and paused queues.
+    "BROKER": "queueadmin.broker.ProjectRedisBroker",
     "OPTIONS": {
         "client": build_broker_client(REDIS_URL, timeout=QUEUE_BROKER_TIMEOUT_SECONDS),
         "namespace": QUEUE_REDIS_NAMESPACE,
         "dead_message_ttl": QUEUE_DEAD_LETTER_TTL_SECONDS * 1000,
         "heartbeat_timeout": QUEUE_HEARTBEAT_TIMEOUT_SECONDS * 1000,
+        "idempotency_ttl_seconds": QUEUE_IDEMPOTENCY_TTL_SECONDS,
     },
     # This list replaces Dramatiq's default middleware. django_dramatiq's
     # AdminMiddleware is left out: its Task table grows by a row per message
@@ -186,12 +195,16 @@ DRAMATIQ_BROKER = {
         # the job record is written.
         "django_dramatiq.middleware.DbConnectionsMiddleware",
         "queueadmin.middleware.context.JobContextMiddleware",
+        "queueadmin.middleware.prefetch.PrefetchPerThread",
         "dramatiq.middleware.CurrentMessage",
         "queueadmin.middleware.shutdown.GracefulShutdown",
         "queueadmin.middleware.cancellation.CancelledJobs",
         "queueadmin.middleware.limits.QueueAgeLimit",
         "queueadmin.middleware.crashes.CrashRecovery",
         "queueadmin.middleware.outbox.OutboxRelay",
+        # Before JobTracking and the time limit: a job postponed by its rate
+        # limit is not started.
+        "queueadmin.middleware.ratelimits.RateLimits",
         "queueadmin.middleware.limits.QueueTimeLimit",
         "dramatiq.middleware.ShutdownNotifications",
         "dramatiq.middleware.Callbacks",
@@ -206,6 +219,8 @@ DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 
 # Meetings
 MEETINGS_MAX_UPLOAD_BYTES = env.meetings_max_upload_bytes
+# Meeting reminders: default minutes before the start.
+MEETINGS_REMINDER_MINUTES = env.meetings_reminder_minutes
 
 # Email
 EMAIL_BACKEND = env.email_backend

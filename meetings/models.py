@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.exceptions import ValidationError
 from django.db import models
+
+
+def validate_time_zone(value: str) -> None:
+    """Raise ``ValidationError`` unless ``value`` is an IANA time zone name."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"Unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'."
+        ) from None
 
 
 class MeetingStatus(models.TextChoices):
@@ -46,6 +59,22 @@ class Meeting(models.Model):
     recording_location = models.CharField(max_length=512, blank=True)
     recording_sha256 = models.CharField(max_length=64, blank=True)
     recording_size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # Reminders: one email per attendee at starts_at minus reminder_minutes.
+    reminder_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Minutes before the start; empty uses the default."
+    )
+    join_url = models.URLField(blank=True)
+    timezone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="IANA time zone in which reminders show the start.",
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    reminder_job_id = models.CharField(max_length=36, blank=True, editable=False)
+    reminder_starts_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="The start time the reminder was set for."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,5 +1,7 @@
 """Payload models of the meetings jobs."""
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -9,3 +11,12 @@ class MeetingJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     meeting_id: int = Field(gt=0)
+
+
+class ReminderJob(BaseModel):
+    """The reminder of one meeting, for the start time it was scheduled for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    meeting_id: int = Field(gt=0)
+    starts_at: datetime

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import Any, Callable, Generic, TypeVar
 
 import dramatiq
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 from queueadmin.encoding import decode_value
 from queueadmin.enqueue import EnqueueRequest, send_job
 from queueadmin.errors import InvalidPayloadError
+from queueadmin.priorities import Priority, parse_priority
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,35 @@ logger = logging.getLogger(__name__)
 RESULT_SUMMARY_OPTION = "result_summary"
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
+
+#: Every declared job actor by actor name.
+_job_actors: dict[str, JobActor] = {}
+
+
+def import_task_modules() -> None:
+    """Import the ``tasks`` modules of the installed apps, which declare the actors."""
+    from django.conf import settings
+    from django.utils.module_loading import autodiscover_modules
+
+    autodiscover_modules(*settings.DRAMATIQ_AUTODISCOVER_MODULES)
+
+
+def get_job_actor(actor_name: str) -> JobActor:
+    """Return the job actor declared as ``actor_name``.
+
+    On a miss, the ``tasks`` modules of the installed apps are imported first
+    (``DRAMATIQ_AUTODISCOVER_MODULES``), as the worker command does.
+
+    Raises:
+      LookupError: no job actor has that name.
+    """
+    if actor_name not in _job_actors:
+        import_task_modules()
+    try:
+        return _job_actors[actor_name]
+    except KeyError:
+        known = ", ".join(sorted(_job_actors)) or "none"
+        raise LookupError(f"Unknown job actor {actor_name!r}; declared: {known}.") from None
 
 
 def describe_validation_error(exc: ValidationError) -> list[tuple[str, str]]:
@@ -73,6 +104,7 @@ class JobActor(Generic[PayloadT]):
             queue_name=queue,
             **options,
         )
+        _job_actors[self.actor_name] = self
 
     @property
     def queue_name(self) -> str:
@@ -108,17 +140,20 @@ class JobActor(Generic[PayloadT]):
         metadata: dict[str, Any] | None = None,
         delay: int | timedelta | None = None,
         eta: datetime | None = None,
+        priority: Priority | str | None = None,
         **fields: Any,
     ) -> str:
         """Validate the payload, send the job and return its id.
 
         Inside ``transaction.atomic()`` the job is sent after the commit and
         dropped on rollback. ``delay`` is in milliseconds or a ``timedelta``;
-        ``eta`` is an aware datetime. The payload comes as a model, a dict or
-        keyword arguments.
+        ``eta`` is an aware datetime, days or weeks ahead if needed. ``priority``
+        is ``"high"``, ``"normal"`` (the default) or ``"low"``. The payload
+        comes as a model, a dict or keyword arguments.
 
         Raises:
           InvalidPayloadError: a field failed validation.
+          ValueError: an invalid ``priority``, ``delay`` or ``eta``.
           UnencodableValueError: a value has no JSON encoding.
           PayloadTooLargeError: the encoded job is over the size limit.
         """
@@ -129,8 +164,35 @@ class JobActor(Generic[PayloadT]):
             metadata=metadata or {},
             delay=delay,
             eta=eta,
+            priority=parse_priority(priority),
         )
         return send_job(self, self.validate(payload, **fields), request)
+
+    def enqueue_many(
+        self,
+        payloads: Sequence[PayloadT | dict[str, Any]],
+        *,
+        priority: Priority | str | None = None,
+        delay: int | timedelta | None = None,
+        eta: datetime | None = None,
+        idempotency_keys: Sequence[str | None] | None = None,
+        correlation_id: str | None = None,
+    ) -> list[str]:
+        """Validate all payloads, send one job per payload and return the job ids.
+
+        See ``queueadmin.bulk.enqueue_many`` for the contract.
+        """
+        from queueadmin.bulk import enqueue_many
+
+        return enqueue_many(
+            self,
+            payloads,
+            priority=priority,
+            delay=delay,
+            eta=eta,
+            idempotency_keys=idempotency_keys,
+            correlation_id=correlation_id,
+        )
 
     def __call__(self, payload: PayloadT | dict[str, Any] | None = None, **fields: Any) -> Any:
         """Run the job function in this thread, without the broker."""

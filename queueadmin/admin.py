@@ -20,6 +20,7 @@ from queueadmin.models import (
     DeadLetter,
     JobRecord,
     QueueOverview,
+    Schedule,
 )
 from queueadmin.queues import QUEUES, UnknownQueueError
 from queueadmin.records import flush_job_events
@@ -241,3 +242,55 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {count} token(s).")
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "actor",
+        "cron",
+        "timezone",
+        "enabled",
+        "next_runs",
+        "last_run_at",
+        "last_lag",
+        "missed_count",
+    )
+    list_filter = ("enabled", "defined_in_code", "actor")
+    search_fields = ("name", "actor")
+    readonly_fields = (
+        "defined_in_code",
+        "next_runs",
+        "last_fire_at",
+        "last_run_at",
+        "last_lag",
+        "last_job_id",
+        "missed_count",
+        "last_missed_at",
+    )
+    _definition_fields = (
+        "name", "actor", "arguments", "cron", "timezone", "misfire_policy", "grace_seconds"
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        # Schedules declared in code are rewritten by each scheduler start, so
+        # only their enabled flag is edited here.
+        if obj is not None and obj.defined_in_code:
+            return (*self._definition_fields, *self.readonly_fields)
+        return self.readonly_fields
+
+    @admin.display(description="Next runs (UTC)")
+    def next_runs(self, obj: Schedule) -> str:
+        from queueadmin.crontab import InvalidCronError
+        from queueadmin.firing import get_next_runs
+
+        try:
+            runs = get_next_runs(obj)
+        except InvalidCronError as exc:
+            return str(exc)
+        return ", ".join(run.strftime("%Y-%m-%d %H:%M:%S") for run in runs) or "-"
+
+    @admin.display(description="Last lag (s)")
+    def last_lag(self, obj: Schedule) -> str:
+        return "-" if obj.last_lag_seconds is None else f"{obj.last_lag_seconds:.3f}"

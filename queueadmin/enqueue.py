@@ -16,6 +16,7 @@ from queueadmin.context import get_correlation_id, new_correlation_id
 from queueadmin.encoding import encode_value
 from queueadmin.envelope import ENVELOPE_OPTION, JobEnvelope, get_envelope
 from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
+from queueadmin.priorities import PRIORITY_OPTION, Priority
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -35,6 +36,7 @@ class EnqueueRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     delay: int | timedelta | None = None
     eta: datetime | None = None
+    priority: Priority = Priority.NORMAL
 
     def delay_ms(self) -> int | None:
         """Return the delay in milliseconds, from ``delay`` or ``eta``."""
@@ -63,13 +65,35 @@ def build_message(actor: JobActor, payload: BaseModel, request: EnqueueRequest) 
     encoded_payload = encode_value(payload.model_dump(mode="python"), "payload")
     message = actor.actor.message_with_options(args=(encoded_payload,))
     envelope = _build_envelope(actor, message.message_id, request)
-    message = message.copy(options={**message.options, ENVELOPE_OPTION: envelope.to_option()})
+    return finish_message(actor, message, envelope.to_option(), request)
+
+
+def finish_message(
+    actor: JobActor, message: Message, envelope_option: dict[str, Any], request: EnqueueRequest
+) -> Message:
+    """Add the envelope and the priority to a message and check its encoded size.
+
+    Raises:
+      PayloadTooLargeError: the encoded message is over ``QUEUE_MAX_PAYLOAD_BYTES``.
+    """
+    message = message.copy(
+        options={ENVELOPE_OPTION: envelope_option, PRIORITY_OPTION: request.priority.value}
+    )
 
     size = len(message.encode())
     limit = settings.QUEUE_MAX_PAYLOAD_BYTES
     if size > limit:
         raise PayloadTooLargeError(actor.actor_name, size, limit)
     return message
+
+
+def build_envelope(actor: JobActor, message_id: str, request: EnqueueRequest) -> JobEnvelope:
+    """Return the validated envelope of a job.
+
+    Raises:
+      InvalidPayloadError: an envelope field (key, correlation id, metadata) is invalid.
+    """
+    return _build_envelope(actor, message_id, request)
 
 
 def _build_envelope(actor: JobActor, message_id: str, request: EnqueueRequest) -> JobEnvelope:
@@ -94,8 +118,9 @@ def send_job(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -> st
     Outside a transaction the job is sent at once. Inside ``transaction.atomic()``
     it is sent after the outermost commit and dropped on rollback; the key is
     looked up at once (so a known duplicate returns the existing id) and
-    claimed at the commit. The job's record is inserted in that transaction. A job that loses the key at the commit is not sent,
-    and its record says which job it duplicates.
+    claimed at the commit. The job's record is inserted in that transaction. A
+    job that loses the key at the commit is not sent, and its record says which
+    job it duplicates.
 
     When Redis cannot be reached the job goes to the outbox table and
     ``relay_outbox`` sends it later, so enqueueing neither raises a broker
@@ -142,11 +167,12 @@ def deliver(
         outbox.store(message, delay, key=key, error=exc)
         return message.message_id
     logger.info(
-        "Enqueued job %s for %s on queue %s (delay=%s ms).",
+        "Enqueued job %s for %s on queue %s (delay=%s ms, priority=%s).",
         message.message_id,
         actor.actor_name,
         message.queue_name,
         delay,
+        message.options.get(PRIORITY_OPTION, 0),
     )
     return message.message_id
 

@@ -222,3 +222,7 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.job_id} (outbox)"
+
+
+# Cron schedules live in their own module; Django finds models through this one.
+from queueadmin.schedule_models import MisfirePolicy, Schedule  # noqa: E402,F401

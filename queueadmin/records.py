@@ -344,3 +344,17 @@ def record_duplicate(message: Any, existing_job_id: str) -> None:
             )
     except IntegrityError:
         logger.debug("Job record %s exists already.", message.message_id)
+
+
+def record_cancelled(job_id: str, reason: str, *, actor: str, queue: str) -> None:
+    """Record that a job was removed from the broker before any worker ran it."""
+    from queueadmin.jobevents import emit
+
+    emit(
+        "finished",
+        job_id,
+        actor=actor,
+        queue=queue,
+        status=JobStatus.CANCELLED.value,
+        reason=reason,
+    )

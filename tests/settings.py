@@ -6,6 +6,7 @@ test runs never touch data they did not create. Subprocesses started by the
 tests (workers, management commands) inherit these through the environment.
 """
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -24,6 +25,11 @@ if os.environ.get("TEST_SETTINGS_OWNER") != _owner:
 _session = os.environ["TEST_SESSION_ID"]
 # Short backoff so that retry tests finish quickly.
 os.environ.setdefault("QUEUE_BACKOFF_DELAY", "100")
+# The rate limit of the test actor ``limited_job``, beside the project's own.
+os.environ.setdefault(
+    "QUEUE_RATE_LIMITS",
+    json.dumps({"sms": "10/minute", "external_api": "5/second", "test_limit": "2/second"}),
+)
 
 from config.settings import *  # noqa: E402,F403
 from config.settings import DATABASES, INSTALLED_APPS, VAR_DIR  # noqa: E402

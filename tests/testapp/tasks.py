@@ -18,6 +18,7 @@ from queueadmin.actors import job_actor
 from queueadmin.completion import complete_once
 from queueadmin.context import current_job
 from queueadmin.errors import RecoverableError
+from queueadmin.schedules import register_schedule
 from tests.testapp.models import Execution
 
 logger = logging.getLogger(__name__)
@@ -192,3 +193,28 @@ def parent_job(job: KeyJob) -> None:
     logger.info("Parent job enqueues a child for %s.", job.key)
     _record(job.key)
     child_job.enqueue(key=f"{job.key}:child")
+
+
+class NoteJob(BaseModel):
+    key: str
+    seconds: float = 0.0
+
+
+@job_actor(queue=queues.MEETINGS, payload=NoteJob)
+def note_job(job: NoteJob) -> None:
+    """Record the run, after sleeping ``seconds``, so tests can see the order of runs."""
+    time.sleep(job.seconds)
+    Execution.objects.create(key=job.key)
+
+
+@job_actor(queue=queues.EXTERNAL_API, payload=NoteJob, rate_limit="test_limit")
+def limited_job(job: NoteJob) -> None:
+    """Record the run; guarded by the rate limit ``test_limit`` of the test settings."""
+    _record(job.key)
+
+
+# A schedule declared in code, far enough ahead not to fire during tests.
+register_schedule(
+    note_job, name="test-new-year", cron="0 0 1 1 *", timezone="Europe/Berlin",
+    payload={"key": "new-year"},
+)

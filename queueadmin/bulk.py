@@ -1,0 +1,147 @@
+"""Send many jobs of one actor at once: all validated first, sent in one Redis call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, transaction
+from pydantic import BaseModel
+
+from queueadmin.context import get_correlation_id, new_correlation_id
+from queueadmin.encoding import encode_value
+from queueadmin.enqueue import EnqueueRequest, build_envelope, finish_message
+from queueadmin.errors import InvalidPayloadError
+from queueadmin.priorities import Priority, parse_priority
+
+if TYPE_CHECKING:
+    from dramatiq import Message
+
+    from queueadmin.actors import JobActor
+
+logger = logging.getLogger(__name__)
+
+#: Maximum length of an idempotency key, as ``JobEnvelope`` allows.
+MAX_KEY_LENGTH = 255
+
+
+def enqueue_many(
+    actor: JobActor,
+    payloads: Sequence[BaseModel | dict[str, Any]],
+    *,
+    priority: Priority | str | None = None,
+    delay: int | timedelta | None = None,
+    eta: datetime | None = None,
+    idempotency_keys: Sequence[str | None] | None = None,
+    correlation_id: str | None = None,
+) -> list[str]:
+    """Validate every payload, send one job per payload and return the job ids in order.
+
+    All or nothing: when any payload is invalid, nothing is sent. The jobs go
+    to Redis in one script call, and their records follow as buffered events. ``idempotency_keys`` gives one key (or None) per payload; a key
+    already used for this actor sends nothing and returns the job id stored
+    under it. All jobs share the priority, the delay and the correlation id.
+
+    Inside ``transaction.atomic()`` the jobs are sent after the commit and
+    dropped on rollback, as with ``JobActor.enqueue``.
+
+    Raises:
+      InvalidPayloadError: naming each invalid field as ``[index].field``.
+      ValueError: a wrong number of idempotency keys, an invalid priority or
+        delay, or idempotency keys inside ``transaction.atomic()`` (the job ids
+        of duplicates are only known once Redis has been asked, after the commit).
+    """
+    keys = _check_keys(idempotency_keys, len(payloads))
+    validated = _validate_all(actor, payloads)
+    base = EnqueueRequest(
+        correlation_id=correlation_id or get_correlation_id() or new_correlation_id(),
+        delay=delay,
+        eta=eta,
+        priority=parse_priority(priority),
+    )
+    delay_ms = base.delay_ms()
+    messages = _build_messages(actor, validated, keys, base)
+    if any(keys) and connection.in_atomic_block:
+        raise ValueError(
+            "enqueue_many with idempotency_keys cannot run inside transaction.atomic(): "
+            "call it after the commit."
+        )
+
+    job_ids = [message.message_id for message in messages]
+
+    def send() -> None:
+        job_ids[:] = _send(actor, messages, delay_ms, keys)
+
+    transaction.on_commit(send)
+    return job_ids
+
+
+def _check_keys(keys: Sequence[str | None] | None, count: int) -> list[str | None]:
+    if keys is None:
+        return [None] * count
+    if len(keys) != count:
+        raise ValueError(
+            f"Got {len(keys)} idempotency keys for {count} payloads; pass one key (or None) "
+            "per payload."
+        )
+    for index, key in enumerate(keys):
+        if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+            raise ValueError(
+                f"Invalid idempotency key at [{index}]: expected 1 to {MAX_KEY_LENGTH} "
+                f"characters, got {len(key)}."
+            )
+    return list(keys)
+
+
+def _validate_all(actor: JobActor, payloads: Sequence[BaseModel | dict[str, Any]]) -> list[BaseModel]:
+    validated = []
+    errors: list[tuple[str, str]] = []
+    for index, payload in enumerate(payloads):
+        try:
+            validated.append(actor.validate(payload))
+        except InvalidPayloadError as exc:
+            errors += [(f"[{index}].{field}", message) for field, message in exc.errors]
+    if errors:
+        raise InvalidPayloadError(actor.actor_name, errors)
+    return validated
+
+
+def _build_messages(
+    actor: JobActor, payloads: list[BaseModel], keys: list[str | None], base: EnqueueRequest
+) -> list[Message]:
+    # The jobs share every envelope field but the idempotency key, so the
+    # envelope is validated once and copied with each job's key.
+    messages = []
+    envelope_option: dict[str, Any] | None = None
+    for index, (payload, key) in enumerate(zip(payloads, keys)):
+        encoded_payload = encode_value(payload.model_dump(mode="python"), f"[{index}]")
+        message = actor.actor.message_with_options(args=(encoded_payload,))
+        if envelope_option is None:
+            envelope_option = build_envelope(actor, message.message_id, base).to_option()
+        item_option = {**envelope_option, "idempotency_key": key or message.message_id}
+        messages.append(finish_message(actor, message, item_option, base))
+    return messages
+
+
+def _send(
+    actor: JobActor, messages: list[Message], delay_ms: int | None, keys: list[str | None]
+) -> list[str]:
+    broker = actor.actor.broker
+    redis_keys = [f"{actor.actor_name}:{key}" if key else None for key in keys]
+    # The tracking middleware records each sent job from the broker's
+    # "after_enqueue" hook as a buffered event, so duplicates get no record.
+    job_ids = broker.send_many(messages, delay=delay_ms, idempotency_keys=redis_keys)
+
+    duplicates = [
+        message.message_id for message, job_id in zip(messages, job_ids) if job_id != message.message_id
+    ]
+    logger.info(
+        "Enqueued %d jobs for %s on queue %s (%d duplicates by idempotency key).",
+        len(messages) - len(duplicates),
+        actor.actor_name,
+        actor.queue_name,
+        len(duplicates),
+    )
+    return job_ids

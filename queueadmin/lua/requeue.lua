@@ -1,0 +1,23 @@
+-- Put messages that a worker fetched but did not start back at the head of
+-- their priority lists, for example when the worker shuts down.
+--
+-- KEYS[1]: the broker namespace
+-- ARGV[1]: the queue name
+-- ARGV[2]: the worker (broker) id
+-- ARGV[3..]: the redis message ids, in the order they were fetched
+
+local namespace = KEYS[1]
+local queue_name = ARGV[1]
+local base = namespace .. ":" .. queue_name
+local acks = namespace .. ":__acks__." .. ARGV[2] .. "." .. queue_name
+local lists = { high = base .. ".high", normal = base, low = base .. ".low" }
+
+-- Pushing in reverse order onto the head keeps the original order.
+for i = #ARGV, 3, -1 do
+    local redis_message_id = ARGV[i]
+    if redis.call("srem", acks, redis_message_id) > 0
+        and redis.call("hexists", base .. ".msgs", redis_message_id) > 0 then
+        local level = string.match(redis_message_id, "^(%a+):")
+        redis.call("lpush", lists[level] or base, redis_message_id)
+    end
+end

@@ -1,0 +1,49 @@
+"""Job priority levels and how they are stored."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+#: Message option with the job's priority level.
+PRIORITY_OPTION = "priority"
+
+
+class Priority(StrEnum):
+    """Priority level of a job relative to the other jobs waiting in its queue.
+
+    On Redis each level has its own list per queue, and a worker fetches from
+    ``high`` first, then ``normal``, then ``low``.
+    """
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+#: ``JobRecord.priority`` per level: lower runs first, as with Dramatiq's
+#: actor priority.
+PRIORITY_RANKS = {Priority.HIGH: -1, Priority.NORMAL: 0, Priority.LOW: 1}
+
+
+def parse_priority(value: Priority | str | None) -> Priority:
+    """Return the level named by ``value``; None means normal.
+
+    Raises:
+      ValueError: ``value`` is not high, normal or low.
+    """
+    if value is None:
+        return Priority.NORMAL
+    try:
+        return Priority(value)
+    except ValueError:
+        allowed = ", ".join(level.value for level in Priority)
+        raise ValueError(f"Invalid priority {value!r}; allowed: {allowed}.") from None
+
+
+def get_priority(message: Any) -> Priority:
+    """Return the priority level of a Dramatiq message (normal when unset or unknown)."""
+    try:
+        return parse_priority(message.options.get(PRIORITY_OPTION))
+    except ValueError:
+        return Priority.NORMAL

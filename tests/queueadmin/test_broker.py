@@ -1,0 +1,167 @@
+"""The project's Redis broker: priorities, delays, pause flags and prefetch, with real workers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.conf import settings
+
+from queueadmin.models import JobRecord, JobStatus
+from queueadmin.queues import MEETINGS
+from tests.helpers import wait_until
+from tests.testapp.models import Execution
+from tests.testapp.tasks import note_job
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _run_order() -> list[str]:
+    return list(Execution.objects.order_by("id").values_list("key", flat=True))
+
+
+def _key(name: str) -> str:
+    return f"{settings.QUEUE_REDIS_NAMESPACE}:{name}"
+
+
+def test_high_priority_passes_backlog(broker, worker_factory):
+    note_job.enqueue_many([{"key": f"normal-{i}", "seconds": 0.02} for i in range(10_000)])
+    worker_factory(threads=2)
+    wait_until(lambda: Execution.objects.count() >= 5, timeout=60)
+
+    finished_before = Execution.objects.count()
+    note_job.enqueue(key="urgent", priority="high")
+
+    wait_until(lambda: Execution.objects.filter(key="urgent").exists(), timeout=60)
+    position = _run_order().index("urgent")
+    # Only the jobs the two threads hold (one each with the prefetch of one
+    # per thread) may finish between the enqueue and the urgent job.
+    assert position - finished_before <= 4
+    assert broker.queue_depths(MEETINGS)["normal"] > 9_000
+
+
+def test_low_priority_runs_after_normal(broker, worker_factory):
+    note_job.enqueue(key="low", priority="low")
+    note_job.enqueue(key="normal")
+    note_job.enqueue(key="high", priority="high")
+
+    worker_factory(threads=1)
+    wait_until(lambda: Execution.objects.count() == 3, timeout=60)
+
+    assert _run_order() == ["high", "normal", "low"]
+
+
+def test_priority_recorded_on_job(broker):
+    job_id = note_job.enqueue(key="ranked", priority="high")
+
+    record = JobRecord.objects.get(job_id=job_id)
+    assert record.priority == -1
+    assert broker.queue_depths(MEETINGS)["high"] == 1
+
+
+def test_invalid_priority_rejected(broker):
+    with pytest.raises(ValueError, match="Invalid priority 'urgent'; allowed: high, normal, low"):
+        note_job.enqueue(key="x", priority="urgent")
+
+
+def test_short_delay_not_behind_long_ones(broker, worker):
+    note_job.enqueue_many([{"key": f"later-{i}"} for i in range(1_000)], delay=86_400_000)
+    enqueued_at = time.time()
+    job_id = note_job.enqueue(key="soon", delay=3000)
+
+    execution = wait_until(lambda: Execution.objects.filter(key="soon").first(), timeout=30)
+
+    started = execution.created_at.timestamp()
+    assert started >= enqueued_at + 3.0
+    succeeded = JobRecord.objects.filter(job_id=job_id, status=JobStatus.SUCCEEDED)
+    assert wait_until(succeeded.exists, timeout=30)
+    assert broker.queue_depths(MEETINGS)["delayed"] == 1_000
+    assert Execution.objects.count() == 1
+
+
+def test_delayed_job_waits_in_sorted_set(broker, redis_client):
+    job_id = note_job.enqueue(key="far", delay=10 * 86_400_000)
+
+    members = redis_client.zrange(_key(f"{MEETINGS}.delayed"), 0, -1, withscores=True)
+    assert len(members) == 1
+    member, due_ms = members[0]
+    assert member.decode().startswith(f"normal:{job_id}:")
+    assert due_ms > (time.time() + 9.9 * 86400) * 1000
+    assert redis_client.hexists(_key(f"{MEETINGS}.msgs"), member)
+    assert JobRecord.objects.get(job_id=job_id).status == JobStatus.DELAYED
+
+
+def test_eta_beyond_seven_days_accepted(broker, redis_client):
+    from datetime import datetime, timedelta, timezone
+
+    eta = datetime.now(timezone.utc) + timedelta(days=30)
+    note_job.enqueue(key="month", eta=eta)
+
+    _, due_ms = redis_client.zrange(_key(f"{MEETINGS}.delayed"), 0, -1, withscores=True)[0]
+    assert abs(due_ms / 1000 - eta.timestamp()) < 5
+
+
+def test_cancel_delayed_removes_job(broker, worker):
+    job_id = note_job.enqueue(key="cancelled", delay=1500)
+
+    assert broker.cancel_delayed(MEETINGS, job_id) is True
+    assert broker.cancel_delayed(MEETINGS, job_id) is False
+    time.sleep(3)
+    assert not Execution.objects.filter(key="cancelled").exists()
+    assert broker.queue_depths(MEETINGS)["delayed"] == 0
+    broker.join(MEETINGS, timeout=10_000)
+
+
+def test_paused_queue_not_fetched(broker, worker, redis_client):
+    redis_client.sadd(_key("__paused__"), MEETINGS)
+    for index in range(3):
+        note_job.enqueue(key=f"held-{index}")
+    note_job.enqueue(key="held-delayed", delay=200)
+
+    time.sleep(3)
+    assert Execution.objects.count() == 0
+    assert broker.queue_depths(MEETINGS)["normal"] == 4
+
+    redis_client.srem(_key("__paused__"), MEETINGS)
+    wait_until(lambda: Execution.objects.count() == 4, timeout=30)
+    assert sorted(_run_order()) == ["held-0", "held-1", "held-2", "held-delayed"]
+
+
+def test_paused_queue_keeps_order(broker, worker_factory, redis_client):
+    redis_client.sadd(_key("__paused__"), MEETINGS)
+    for index in range(5):
+        note_job.enqueue(key=f"ordered-{index}")
+    worker_factory(threads=1)
+    time.sleep(2)
+    assert Execution.objects.count() == 0
+
+    redis_client.srem(_key("__paused__"), MEETINGS)
+    wait_until(lambda: Execution.objects.count() == 5, timeout=30)
+    assert _run_order() == [f"ordered-{index}" for index in range(5)]
+
+
+def test_long_job_does_not_hold_back_others(broker, worker_factory):
+    # Two single-thread workers: while one runs the long job it must not have
+    # fetched the short jobs, so the idle one runs them at once.
+    worker_factory([MEETINGS], threads=1)
+    worker_factory([MEETINGS], threads=1)
+    long_id = note_job.enqueue(key="long", seconds=8)
+    wait_until(
+        lambda: JobRecord.objects.filter(job_id=long_id, status=JobStatus.RUNNING).exists(),
+        timeout=30,
+    )
+
+    for index in range(3):
+        note_job.enqueue(key=f"short-{index}")
+
+    wait_until(lambda: Execution.objects.count() >= 3, timeout=30)
+    assert _run_order()[:3] == ["short-0", "short-1", "short-2"]
+    assert not Execution.objects.filter(key="long").exists()
+
+
+def test_join_waits_for_delayed_jobs(broker, worker):
+    note_job.enqueue(key="joined", delay=1000)
+
+    broker.join(MEETINGS, timeout=30_000)
+
+    assert Execution.objects.filter(key="joined").count() == 1
