@@ -109,19 +109,3 @@ def send_meeting_summary(
         for address in recipients
     ]
     return [send_email.enqueue(payload) for payload in payloads]
-
-
-def send_meeting_reminder_email(
-    email: str, title: str, starts_at: datetime, timezone: str, join_url: str
-) -> str:
-    """Enqueue one meeting reminder email; return the job id.
-
-    The start time is shown in the IANA time zone ``timezone``.
-
-    Raises:
-      InvalidPayloadError: an invalid address.
-    """
-    from notifications.tasks import send_email
-
-    context = {"title": title, "starts_at": starts_at, "time_zone": timezone, "join_url": join_url}
-    return send_email.enqueue(to=email, template="meeting_reminder", context=context)

@@ -78,10 +78,11 @@ def _ping() -> float | None:
 def _outbox_size() -> int:
     try:
         from queueadmin.outbox import outbox_size
+
+        return outbox_size()
     except ImportError:
-        # TODO: report the real size once the transactional outbox exists.
+        # TODO: report the real size once the transactional outbox exists here.
         return 0
-    return outbox_size()
 
 
 def _queue_reasons(name: str, queue: QueueHealth) -> list[tuple[str, str]]:

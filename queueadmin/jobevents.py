@@ -27,6 +27,9 @@ from queueadmin.redisclient import get_redis, job_events_key
 
 logger = logging.getLogger(__name__)
 
+#: Seconds between two warnings while pushes keep failing.
+FAILURE_WARNING_INTERVAL_SECONDS = 60
+
 #: Events kept in memory while Redis is unreachable; older ones are dropped.
 MAX_BUFFERED_EVENTS = 100_000
 
@@ -42,6 +45,8 @@ class EventBuffer:
         self._expiry: dict[str, int] = {}
         self._thread_pid: int | None = None
         self._dropped = 0
+        self._failing_since: float | None = None
+        self._last_warning = 0.0
 
     def add_event(self, kind: str, job_id: str, **fields: Any) -> dict[str, Any]:
         """Buffer one job event and return it; ``ts`` (UNIX seconds) is added unless given."""
@@ -81,10 +86,31 @@ class EventBuffer:
         try:
             self._send(client or get_redis(), events, counters, float_counters, expiry)
         except redis.RedisError as exc:
-            logger.warning("Pushing %d job events to Redis failed: %s", len(events), exc)
+            self._warn_failure(len(events), exc)
             self._restore(events, counters, float_counters, expiry)
             return 0
+        if self._failing_since is not None:
+            logger.info(
+                "Pushing job events to Redis works again after %.0f s.",
+                time.monotonic() - self._failing_since,
+            )
+            self._failing_since = None
         return len(events)
+
+    def _warn_failure(self, count: int, exc: Exception) -> None:
+        # One line when a failure streak starts, then at most one a minute.
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        elif now - self._last_warning < FAILURE_WARNING_INTERVAL_SECONDS:
+            return
+        self._last_warning = now
+        logger.warning(
+            "Pushing %d job events to Redis failed for %.0f s, retrying: %s",
+            count,
+            now - self._failing_since,
+            exc,
+        )
 
     @staticmethod
     def _send(client, events, counters, float_counters, expiry) -> None:

@@ -34,6 +34,10 @@ def redis_client() -> Iterator[redis.Redis]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Stop the embedded Redis if this pytest process started it, and remove
     this process's ``var/test-*`` folder."""
+    from queueadmin.jobevents import buffer
+
+    # Send what is still buffered while this session's Redis is up.
+    buffer.push()
     server = settings.EMBEDDED_REDIS
     if server is not None and server.started_here:
         server.stop()

@@ -314,8 +314,15 @@ def test_get_unknown_meeting_not_found(broker, token) -> None:
     assert response.status_code == 404
 
 
-def test_openapi_lists_meetings(broker) -> None:
-    schema = Client().get("/api/openapi.json")
+def _staff_client() -> Client:
+    user = get_user_model().objects.create_user("docs-reader", password="x", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_openapi_lists_meetings(broker, db) -> None:
+    schema = _staff_client().get("/api/openapi.json")
 
     assert schema.status_code == 200
     paths = schema.json()["paths"]
@@ -324,11 +331,16 @@ def test_openapi_lists_meetings(broker) -> None:
     assert "/api/meetings/{meeting_id}" in paths
 
 
-def test_docs_page_served(broker) -> None:
-    response = Client().get("/api/docs")
+def test_docs_page_served(broker, db) -> None:
+    response = _staff_client().get("/api/docs")
 
     assert response.status_code == 200
     assert b"openapi.json" in response.content
+
+
+def test_docs_page_anonymous_rejected(broker, db) -> None:
+    assert Client().get("/api/docs").status_code == 401
+    assert Client().get("/api/openapi.json").status_code == 401
 
 
 def test_api_workflow_end_to_end(worker, token) -> None:
