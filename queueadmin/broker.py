@@ -15,6 +15,9 @@ before. What changes:
   upper limit on the delay.
 - A queue whose name is in the set ``<namespace>:__paused__`` is not fetched
   from. Its messages stay in place and in order.
+- Before an ack or nack the process's buffered job events
+  (``queueadmin.jobevents``) are pushed to Redis, so killing a worker process
+  after an ack does not lose the outcome of the acknowledged job.
 
 The Lua scripts live in ``queueadmin/lua/``. A worker polls an idle queue at
 intervals that grow to Dramatiq's worker timeout (1 s by default), so a due job
@@ -34,6 +37,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.message import Message
 
+from queueadmin import jobevents
 from queueadmin.priorities import PRIORITY_OPTION, Priority, get_priority
 
 logger = logging.getLogger(__name__)
@@ -169,7 +173,25 @@ class ProjectRedisBroker(RedisBroker):
         base = f"{self.namespace}:{queue_name}"
         self.client.delete(f"{base}.high", f"{base}.low", f"{base}.delayed", f"{base}.delayed.jobs")
 
-    # Dramatiq's Redis consumer calls these two through ``do_<command>``.
+    # Dramatiq's Redis consumer calls these through ``do_<command>``.
+
+    def do_ack(self, queue_name: str, redis_message_id: str) -> None:
+        """Push this process's buffered job events, then acknowledge the message.
+
+        The events of a job (its outcome above all) reach Redis before its
+        message leaves the ack set, so killing the worker process after the
+        ack does not lose the record of a job that will not run again.
+        """
+        # NOTE: a failed push keeps the events in memory and the ack goes on,
+        # so an outcome can still be lost if Redis fails between the two calls
+        # and the process is killed before the pusher thread's next push.
+        jobevents.buffer.push()
+        self._dispatch("ack")(queue_name, redis_message_id)
+
+    def do_nack(self, queue_name: str, redis_message_id: str) -> None:
+        """Push this process's buffered job events, then dead-letter the message."""
+        jobevents.buffer.push()
+        self._dispatch("nack")(queue_name, redis_message_id)
 
     def do_fetch(self, queue_name: str, count: int) -> list[bytes | None]:
         """Move due delayed messages, then return up to ``count`` ready ones."""

@@ -1,9 +1,12 @@
 """Read and edit the broker's queues: the Redis-specific part of administration.
 
-Dramatiq's Redis broker keeps each queue as a list of Redis message ids
-(``{namespace}:{queue}``), the messages in the hash ``….msgs``, delayed
-messages in ``{queue}.DQ`` and dead letters in the sorted set ``{queue}.XQ``.
-A RabbitMQ broker needs its own version of these functions.
+The project broker (``queueadmin.broker``) keeps each queue as three lists of
+Redis message ids, one per priority level (``{namespace}:{queue}.high``,
+``{namespace}:{queue}`` and ``{namespace}:{queue}.low``), the messages in the
+hash ``….msgs``, delayed messages in the sorted set ``{queue}.delayed`` (with
+``{queue}.delayed.jobs`` mapping job ids to them) and dead letters in the
+sorted set ``{queue}.XQ``. A RabbitMQ broker needs its own version of these
+functions.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import redis
 from dramatiq import Message
 
 logger = logging.getLogger(__name__)
+
+#: Suffixes of a queue's ready lists, highest priority first.
+_READY_LIST_SUFFIXES = (".high", "", ".low")
 
 
 @dataclass(frozen=True)
@@ -34,40 +40,71 @@ def _broker_client() -> tuple[redis.Redis, str]:
 
 
 def get_queue_depth(queue_name: str) -> QueueDepth:
-    """Return the lengths of the queue and its delay queue and the oldest job's age.
+    """Return the ready and delayed message counts and the oldest ready job's age.
 
-    Costs four O(1) Redis commands. ``delayed`` counts delayed messages not
-    yet fetched by a worker; workers hold fetched ones in memory until due.
+    ``waiting`` counts the ready messages of all priority levels and
+    ``delayed`` the messages not due yet. Costs seven O(1) Redis commands and
+    up to three hash reads.
     """
     client, namespace = _broker_client()
     queue_key = f"{namespace}:{queue_name}"
     pipeline = client.pipeline(transaction=False)
-    pipeline.llen(queue_key)
-    pipeline.llen(f"{queue_key}.DQ")
-    pipeline.lindex(queue_key, 0)
-    waiting, delayed, oldest_id = pipeline.execute()
-    oldest_age = None
-    if oldest_id is not None:
-        data = client.hget(f"{queue_key}.msgs", oldest_id)
-        if data is not None:
-            message = Message.decode(data)
-            ready_ms = message.options.get("eta") or message.message_timestamp
-            oldest_age = max(0.0, time.time() - ready_ms / 1000)
-    return QueueDepth(waiting=waiting, delayed=delayed, oldest_waiting_age_seconds=oldest_age)
+    for suffix in _READY_LIST_SUFFIXES:
+        pipeline.llen(f"{queue_key}{suffix}")
+    pipeline.zcard(f"{queue_key}.delayed")
+    for suffix in _READY_LIST_SUFFIXES:
+        pipeline.lindex(f"{queue_key}{suffix}", 0)
+    high, normal, low, delayed, *head_ids = pipeline.execute()
+    ages = [_ready_age(client, queue_key, head_id) for head_id in head_ids if head_id is not None]
+    known_ages = [age for age in ages if age is not None]
+    return QueueDepth(
+        waiting=high + normal + low,
+        delayed=delayed,
+        oldest_waiting_age_seconds=max(known_ages) if known_ages else None,
+    )
+
+
+def _ready_age(client: redis.Redis, queue_key: str, redis_message_id: bytes) -> float | None:
+    data = client.hget(f"{queue_key}.msgs", redis_message_id)
+    if data is None:
+        return None
+    # NOTE: the broker drops a delayed message's "eta", so the age of a job
+    # that waited in the delayed set counts from its enqueue, not its due time.
+    message = Message.decode(data)
+    ready_ms = message.options.get("eta") or message.message_timestamp
+    return max(0.0, time.time() - ready_ms / 1000)
 
 
 def remove_waiting_message(queue_name: str, broker_message_id: str) -> bool:
-    """Remove a message that no worker has fetched yet; return whether it was there."""
+    """Remove a ready or delayed message that no worker has fetched yet.
+
+    Returns whether the message was waiting. A message that a worker has
+    fetched is left alone.
+    """
     if not broker_message_id:
         return False
     client, namespace = _broker_client()
-    removed = False
-    for name in (queue_name, f"{queue_name}.DQ"):
-        queue_key = f"{namespace}:{name}"
-        if client.lrem(queue_key, 1, broker_message_id):
-            client.hdel(f"{queue_key}.msgs", broker_message_id)
-            removed = True
+    queue_key = f"{namespace}:{queue_name}"
+    # The fetch script moves due messages atomically, so a message is either
+    # still in the delayed set or in one of the lists.
+    removed = bool(client.zrem(f"{queue_key}.delayed", broker_message_id))
+    if removed:
+        _forget_delayed_job(client, queue_key, broker_message_id)
+    else:
+        removed = any(
+            client.lrem(f"{queue_key}{suffix}", 1, broker_message_id)
+            for suffix in _READY_LIST_SUFFIXES
+        )
+    if removed:
+        client.hdel(f"{queue_key}.msgs", broker_message_id)
     return removed
+
+
+def _forget_delayed_job(client: redis.Redis, queue_key: str, broker_message_id: str) -> None:
+    # Redis message ids read "<priority level>:<job id>:<nonce>".
+    parts = broker_message_id.split(":")
+    if len(parts) == 3:
+        client.hdel(f"{queue_key}.delayed.jobs", parts[1])
 
 
 def remove_dead_letter_copy(queue_name: str, broker_message_id: str) -> None:

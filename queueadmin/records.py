@@ -22,9 +22,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import redis
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone as django_timezone
 
 from queueadmin.context import current_job
+from queueadmin.envelope import get_envelope
 from queueadmin.jobevents import buffer, emit
 from queueadmin.models import JobRecord
 from queueadmin.redisclient import get_redis, job_events_key, key
@@ -348,8 +350,6 @@ def record_duplicate(message: Any, existing_job_id: str) -> None:
 
 def record_cancelled(job_id: str, reason: str, *, actor: str, queue: str) -> None:
     """Record that a job was removed from the broker before any worker ran it."""
-    from queueadmin.jobevents import emit
-
     emit(
         "finished",
         job_id,

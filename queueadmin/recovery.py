@@ -1,12 +1,15 @@
 """Give the unacknowledged messages of dead worker processes back to their queues.
 
-Dramatiq's Redis broker keeps the messages that a worker process fetched in
+The project broker (``queueadmin.broker``), like Dramatiq's Redis broker, keeps
+the messages that a worker process fetched in
 ``{namespace}:__acks__.{broker_id}.{queue}`` until it acknowledges them, and
 marks each process alive in the sorted set ``{namespace}:__heartbeats__``.
 Dramatiq moves the messages of a process whose heartbeat is older than
 ``heartbeat_timeout`` back only during a maintenance pass, which runs on a
 random 0.1 % of broker calls, so a killed process's jobs can wait many
-minutes. ``requeue_dead_workers`` does that move on demand, and
+minutes, and puts every message on the queue's normal list whatever its
+priority. ``requeue_dead_workers`` does that move on demand, to the list of
+each message's priority level, and
 ``RecoveryThread`` runs it every ``QUEUE_RECOVERY_INTERVAL_SECONDS`` in each
 worker process, beside a heartbeat of its own.
 """
@@ -18,12 +21,15 @@ import threading
 from collections.abc import Callable, Iterable
 
 import redis
-from dramatiq.common import current_millis, dq_name
+from dramatiq.common import current_millis
 
 logger = logging.getLogger(__name__)
 
 # ARGV: namespace, now in ms, heartbeat timeout in ms, queue names...
 # Returns the number of messages pushed back onto their queues.
+# Each message goes back to the list of its priority level, which the project
+# broker writes at the start of its Redis message id ("<level>:<job id>:<nonce>");
+# an id without a known level goes to the queue's normal list.
 _REQUEUE_DEAD_WORKERS = """
 local namespace = ARGV[1]
 local heartbeats = namespace .. ":__heartbeats__"
@@ -34,11 +40,13 @@ for _, worker in ipairs(dead_workers) do
   local worker_acks = namespace .. ":__acks__." .. worker
   for i = 4, #ARGV do
     local queue = namespace .. ":" .. ARGV[i]
+    local lists = { high = queue .. ".high", normal = queue, low = queue .. ".low" }
     local acks = worker_acks .. "." .. ARGV[i]
     local message_ids = redis.call("smembers", acks)
     for _, message_id in ipairs(message_ids) do
       if redis.call("hexists", queue .. ".msgs", message_id) == 1 then
-        redis.call("rpush", queue, message_id)
+        local level = string.match(message_id, "^(%a+):")
+        redis.call("rpush", lists[level] or queue, message_id)
         moved = moved + 1
       end
     end
@@ -59,15 +67,13 @@ def heartbeat_key(namespace: str) -> str:
 def requeue_dead_workers(
     client: redis.Redis, namespace: str, queue_names: Iterable[str], heartbeat_timeout_ms: int
 ) -> int:
-    """Move the fetched messages of dead workers back to ``queue_names`` and their delay queues.
+    """Move the fetched messages of dead workers back to the priority lists of ``queue_names``.
 
     Returns the number of messages moved. A worker whose heartbeat is older
     than ``heartbeat_timeout_ms`` by this host's clock counts as dead, the rule
     that Dramatiq's own maintenance applies.
     """
-    names: list[str] = []
-    for queue_name in sorted(set(queue_names)):
-        names.extend([queue_name, dq_name(queue_name)])
+    names = sorted(set(queue_names))
     return int(
         client.eval(
             _REQUEUE_DEAD_WORKERS, 0, namespace, current_millis(), heartbeat_timeout_ms, *names

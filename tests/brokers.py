@@ -21,13 +21,14 @@ from queueadmin.actors import JobActor
 
 
 def build_project_broker(url: str) -> RedisBroker:
-    """Return a broker for ``url`` with the project's middleware, options and namespace."""
+    """Return the project's broker for ``url``, with its middleware, options and namespace."""
     options = {
         key: value for key, value in settings.DRAMATIQ_BROKER["OPTIONS"].items() if key != "client"
     }
     middleware = [import_string(path)() for path in settings.DRAMATIQ_BROKER["MIDDLEWARE"]]
     client = build_broker_client(url, timeout=settings.QUEUE_BROKER_TIMEOUT_SECONDS)
-    return RedisBroker(client=client, middleware=middleware, **options)
+    broker_class = import_string(settings.DRAMATIQ_BROKER["BROKER"])
+    return broker_class(client=client, middleware=middleware, **options)
 
 
 @contextmanager

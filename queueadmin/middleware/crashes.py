@@ -8,7 +8,6 @@ from django.conf import settings
 from dramatiq.middleware import Middleware, SkipMessage
 
 from queueadmin import deliveries
-from queueadmin.orphans import OrphanedDelayedMessages
 from queueadmin.queues import QUEUES
 from queueadmin.recovery import RecoveryThread
 from queueadmin.statuses import JobStatus
@@ -24,12 +23,12 @@ class CrashRecovery(Middleware):
 
     In each worker process a ``RecoveryThread`` sends a heartbeat and moves
     the messages of processes silent for ``QUEUE_HEARTBEAT_TIMEOUT_SECONDS``
-    back to their queues every ``QUEUE_RECOVERY_INTERVAL_SECONDS``, together
-    with delayed messages that this process lost from memory when its Redis
-    connection dropped (``queueadmin.orphans``). A job
-    delivered again after ``QUEUE_MAX_CRASH_DELIVERIES`` deliveries that ended
-    without an outcome is dead-lettered with the reason "worker lost" instead
-    of running again.
+    back to their priority lists every ``QUEUE_RECOVERY_INTERVAL_SECONDS``.
+    Delayed messages wait in Redis, not in worker memory (``queueadmin.broker``),
+    so a dropped Redis connection loses none of them. A job delivered again
+    after ``QUEUE_MAX_CRASH_DELIVERIES`` deliveries that ended without an
+    outcome is dead-lettered with the reason "worker lost" instead of running
+    again.
     """
 
     def __init__(self) -> None:
@@ -46,7 +45,6 @@ class CrashRecovery(Middleware):
             queue_names=lambda: {*QUEUES, *broker.get_declared_queues()},
             heartbeat_timeout_ms=broker.heartbeat_timeout,
             interval_seconds=settings.QUEUE_RECOVERY_INTERVAL_SECONDS,
-            extra_tasks=[OrphanedDelayedMessages(broker, worker)],
         )
         self.thread.start()
 

@@ -58,8 +58,8 @@ class GracefulShutdown(Middleware):
         redis_message_id = message.options.get("redis_message_id")
         if redis_message_id is None or not hasattr(broker, "do_requeue"):
             return
-        # The message is still in this process's unacknowledged set, so
-        # Dramatiq's "requeue" command moves it back to the queue's end.
+        # The message is still in this process's unacknowledged set, so the
+        # broker's requeue script moves it back to the head of its priority list.
         broker.do_requeue(message.queue_name, redis_message_id)
         deliveries.undo_delivery(
             broker.client, broker.namespace, deliveries.get_delivery_id(message)

@@ -20,6 +20,7 @@ from queueadmin import metrics
 from queueadmin.encoding import decode_value
 from queueadmin.envelope import ENVELOPE_OPTION
 from queueadmin.jobevents import emit
+from queueadmin.priorities import PRIORITY_RANKS, get_priority
 from queueadmin.signals import job_dead_lettered
 from queueadmin.statuses import JobStatus
 
@@ -54,6 +55,19 @@ def _seconds(milliseconds: int | None) -> float | None:
     return None if milliseconds is None else milliseconds / 1000
 
 
+def _due_time(message, ts: float, delay: int | None) -> float | None:
+    """Return when a delayed message is due, in UNIX seconds; None when not delayed.
+
+    Dramatiq's broker keeps the due time in the "eta" option; the project's
+    broker drops that option (it orders delayed messages by due time itself),
+    so the time comes from the delay then.
+    """
+    if not delay:
+        return None
+    eta = _seconds(message.options.get("eta"))
+    return eta if eta is not None else ts + delay / 1000
+
+
 def enqueued_fields(message, *, ts: float, eta: float | None) -> dict:
     """Return the fields of the "enqueued" event of ``message``; times in UNIX seconds."""
     envelope = message.options.get(ENVELOPE_OPTION) or {}
@@ -61,7 +75,7 @@ def enqueued_fields(message, *, ts: float, eta: float | None) -> dict:
         "ts": ts,
         "actor": message.actor_name,
         "queue": _queue(message),
-        "priority": message.options.get("priority", 0),
+        "priority": PRIORITY_RANKS[get_priority(message)],
         "payload": message.args[0] if message.args else {},
         "options": {k: v for k, v in message.options.items() if k not in DELIVERY_OPTIONS},
         "broker_message_id": message.options.get("redis_message_id", ""),
@@ -113,7 +127,7 @@ class JobTracking(Middleware):
             )
             return
         ts = getattr(self._local, "enqueue_ts", None) or time.time()
-        eta = _seconds(message.options.get("eta")) if delay else None
+        eta = _due_time(message, ts, delay)
         retries = message.options.get("retries", 0)
         if retries:
             emit(

@@ -16,6 +16,7 @@ from meetings.reminders import cancel_meeting
 from meetings.tasks import send_meeting_reminders
 from queueadmin.models import JobRecord, JobStatus
 from queueadmin.queues import EMAILS
+from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -75,6 +76,7 @@ def test_moved_meeting_reschedules_reminder(broker, worker):
 
     assert meeting.reminder_job_id != old_job
     assert meeting.reminder_starts_at == meeting.starts_at
+    flush_job_events(wait=True)
     assert JobRecord.objects.get(job_id=old_job).status == JobStatus.CANCELLED
     assert broker.queue_depths(EMAILS)["delayed"] == 1
     time.sleep(4)
@@ -90,6 +92,7 @@ def test_cancelled_meeting_cancels_reminder(broker, worker):
 
     meeting.refresh_from_db()
     assert meeting.reminder_job_id == ""
+    flush_job_events(wait=True)
     assert JobRecord.objects.get(job_id=job_id).status == JobStatus.CANCELLED
     assert broker.queue_depths(EMAILS)["delayed"] == 0
     time.sleep(4)

@@ -19,6 +19,7 @@ from meetings.services import add_process_job, submit_transcript
 from meetings.tasks import analyze_meeting
 from meetings.transcripts import parse_transcript
 from queueadmin.models import JobRecord, JobStatus
+from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,10 +123,33 @@ def finished_job(job_id: str) -> JobRecord:
     """
 
     def finished() -> JobRecord | None:
-        record = JobRecord.objects.get(job_id=job_id)
-        return record if record.status in (JobStatus.SUCCEEDED, JobStatus.DEAD) else None
+        flush_job_events(wait=True)
+        record = JobRecord.objects.filter(job_id=job_id).first()
+        if record is None or record.status not in (JobStatus.SUCCEEDED, JobStatus.DEAD):
+            return None
+        return record
 
     return wait_until(finished, timeout=WAIT_SECONDS, interval=0.2)
+
+
+def dead_record_of(actor: str) -> JobRecord | None:
+    """Flush job events and return a dead record of ``actor``, if there is one."""
+    flush_job_events(wait=True)
+    return JobRecord.objects.filter(actor=actor, status=JobStatus.DEAD).first()
+
+
+def workflow_records() -> list[JobRecord] | None:
+    """Return the succeeded records of the three workflow steps in order, once all exist."""
+    flush_job_events(wait=True)
+    records = {
+        record.actor: record
+        for record in JobRecord.objects.filter(
+            actor__in=WORKFLOW_ACTORS, status=JobStatus.SUCCEEDED
+        )
+    }
+    if len(records) < len(WORKFLOW_ACTORS):
+        return None
+    return [records[actor] for actor in WORKFLOW_ACTORS]
 
 
 def mail_for(recipient: str, title: str) -> list[EmailMessage]:
@@ -379,11 +403,7 @@ def test_status_received_until_worker(worker_factory) -> None:
     meeting = wait_for_meeting(submission.meeting.pk)
 
     assert meeting.status == MeetingStatus.NOTIFIED
-    records = {
-        record.actor: record
-        for record in JobRecord.objects.filter(actor__in=WORKFLOW_ACTORS)
-    }
-    process, analyse, notify = (records[actor] for actor in WORKFLOW_ACTORS)
+    process, analyse, notify = wait_until(workflow_records, timeout=WAIT_SECONDS, interval=0.2)
     # A step's record is finished after its function enqueued the next step, so
     # only the start times are ordered.
     assert process.started_at <= analyse.started_at
@@ -418,6 +438,8 @@ def test_invalid_stored_attendee_fails(worker) -> None:
     assert meeting.status == MeetingStatus.FAILED
     assert "notify_meeting_attendees failed" in meeting.failure_reason
     assert "'not-an-email'" in meeting.failure_reason
+    # Once the notify job's record is dead, every event it emitted has been applied.
+    wait_until(lambda: dead_record_of("notify_meeting_attendees"), timeout=WAIT_SECONDS)
     assert not JobRecord.objects.filter(actor="send_email").exists()
 
 

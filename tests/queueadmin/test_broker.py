@@ -9,6 +9,7 @@ from django.conf import settings
 
 from queueadmin.models import JobRecord, JobStatus
 from queueadmin.queues import MEETINGS
+from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
 from tests.testapp.models import Execution
 from tests.testapp.tasks import note_job
@@ -54,6 +55,7 @@ def test_low_priority_runs_after_normal(broker, worker_factory):
 def test_priority_recorded_on_job(broker):
     job_id = note_job.enqueue(key="ranked", priority="high")
 
+    flush_job_events(wait=True)
     record = JobRecord.objects.get(job_id=job_id)
     assert record.priority == -1
     assert broker.queue_depths(MEETINGS)["high"] == 1
@@ -88,6 +90,7 @@ def test_delayed_job_waits_in_sorted_set(broker, redis_client):
     assert member.decode().startswith(f"normal:{job_id}:")
     assert due_ms > (time.time() + 9.9 * 86400) * 1000
     assert redis_client.hexists(_key(f"{MEETINGS}.msgs"), member)
+    flush_job_events(wait=True)
     assert JobRecord.objects.get(job_id=job_id).status == JobStatus.DELAYED
 
 

@@ -37,6 +37,7 @@ def test_missing_or_invalid_header_replaced(client, broker, header):
     correlation_id = response["X-Correlation-ID"]
     assert correlation_id != header
     assert len(correlation_id) == 32
+    flush_job_events(wait=True)
     record = JobRecord.objects.get(job_id=response.json()["job_id"])
     assert record.correlation_id == correlation_id
 

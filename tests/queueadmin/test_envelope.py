@@ -19,6 +19,7 @@ from queueadmin.errors import (
     UnencodableValueError,
 )
 from queueadmin.models import JobRecord, JobStatus
+from queueadmin.records import flush_job_events
 from tests.testapp.tasks import flaky_job, typed_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -186,6 +187,7 @@ def test_envelope_given_fields(broker, redis_client) -> None:
 def test_envelope_on_job_record(broker) -> None:
     job_id = flaky_job.enqueue(key="record", idempotency_key="idem-1", correlation_id="corr-2")
 
+    flush_job_events(wait=True)
     record = JobRecord.objects.get(job_id=job_id)
     assert record.status == JobStatus.ENQUEUED
     assert record.actor == "flaky_job"

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 
 from queueadmin.firing import catch_up, fire_schedule, list_schedules
 from queueadmin.models import JobRecord, MisfirePolicy, Schedule
+from queueadmin.records import flush_job_events
 from queueadmin.schedules import get_code_schedules, sync_code_schedules
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,6 +42,7 @@ def test_fire_enqueues_once_per_tick(broker):
 
     assert first is not None
     assert second is None
+    flush_job_events(wait=True)
     record = JobRecord.objects.get(job_id=first)
     assert record.idempotency_key == "schedule:every-minute:2026-06-01T12:00:00+00:00"
     schedule.refresh_from_db()
@@ -55,6 +57,7 @@ def test_catch_up_coalesces_within_grace(broker):
     job_id = catch_up(schedule, NOW)
 
     assert job_id is not None
+    flush_job_events(wait=True)
     assert JobRecord.objects.count() == 1
     schedule.refresh_from_db()
     assert schedule.last_fire_at == datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -68,6 +71,7 @@ def test_catch_up_beyond_grace_records_missed(broker):
     job_id = catch_up(schedule, NOW + timedelta(minutes=30))
 
     assert job_id is None
+    flush_job_events(wait=True)
     assert JobRecord.objects.count() == 0
     schedule.refresh_from_db()
     assert schedule.missed_count == 5
@@ -82,6 +86,7 @@ def test_catch_up_skip_policy_fires_nothing(broker):
     assert catch_up(schedule, NOW) is None
     schedule.refresh_from_db()
     assert schedule.missed_count == 3
+    flush_job_events(wait=True)
     assert JobRecord.objects.count() == 0
 
 
@@ -94,6 +99,7 @@ def test_catch_up_counts_missed_once(broker):
 
     schedule.refresh_from_db()
     assert schedule.missed_count == 4
+    flush_job_events(wait=True)
     assert JobRecord.objects.count() == 1
 
 
@@ -101,6 +107,7 @@ def test_new_schedule_has_nothing_to_catch_up(broker):
     schedule = _schedule()
 
     assert catch_up(schedule, NOW) is None
+    flush_job_events(wait=True)
     assert JobRecord.objects.count() == 0
 
 

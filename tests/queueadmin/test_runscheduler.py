@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from queueadmin.models import JobRecord, Schedule
+from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
 from tests.workers import WorkerProcess, subprocess_env
 
@@ -49,6 +50,8 @@ def _every_second(name: str = "each-second", **fields) -> Schedule:
 
 
 def _fired_keys(name: str) -> list[str]:
+    # Job records are written from events; no worker runs here to write them.
+    flush_job_events(wait=True)
     prefix = f"schedule:{name}:"
     return list(
         JobRecord.objects.filter(idempotency_key__startswith=prefix).values_list(

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from queueadmin.models import JobRecord, JobStatus
+from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
 from tests.testapp.models import Execution
 from tests.testapp.tasks import record_once, slow_job
@@ -26,6 +27,9 @@ def test_running_job_finishes_on_sigterm(worker_factory):
     code = worker.stop(graceful=True)
 
     assert code == 0
+    # The stopped process pushed the job's outcome to Redis before its ack;
+    # records are written from there by any process.
+    flush_job_events(wait=True)
     assert _succeeded(job_id)
     worker_factory(threads=1)
     time.sleep(3)
