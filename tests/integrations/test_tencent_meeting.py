@@ -19,6 +19,7 @@ from integrations.tencent_meeting import TencentMeetingClient
 from integrations.tencent_sync import sync_tencent_meetings
 from meetings.models import Meeting, MeetingSource, MeetingStatus
 from queueadmin.models import JobRecord, JobStatus
+from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
 
 SECRET_ID = "AKIDtestsecretid"
@@ -251,7 +252,14 @@ def test_sync_job_runs_whole_workflow(worker_factory, httpserver, tencent):
         return meetings if done else None
 
     meetings = wait_until(all_done, timeout=90)
-    assert JobRecord.objects.get(job_id=job_id).status == JobStatus.SUCCEEDED
+
+    def sync_status():
+        # The worker writes records from buffered events, shortly after the job.
+        flush_job_events(wait=True)
+        record = JobRecord.objects.filter(job_id=job_id).first()
+        return record.status if record and record.status == JobStatus.SUCCEEDED else None
+
+    assert wait_until(sync_status, timeout=30) == JobStatus.SUCCEEDED
     for meeting in meetings:
         assert meeting.recording_sha256 == hashlib.sha256(b"\0" * 200_000).hexdigest()
         lark = ExternalSync.objects.get(meeting=meeting, target="lark_bitable")
