@@ -5,8 +5,8 @@ first process that needs it (any ``manage.py`` command, a worker, the web
 server or the tests) starts it as a daemon on 127.0.0.1 with a free port. Its
 data, append-only file, log, pid file and port file live in ``var/redis/``, so
 later processes find it and share it. It keeps running after the process that
-started it exits; ``manage.py embedded_redis stop`` stops it, and the demo
-stops it when the demo was the one that started it.
+started it exits. ``manage.py embedded_redis stop`` stops it, and so does the
+demo when the demo started it.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class EmbeddedRedis:
             client.close()
 
     def ensure_running(self) -> str:
-        """Start the server unless it already answers, and return its URL."""
+        """Start the server unless it already replies to PING, and return its URL."""
         if self.is_running():
             return self.url()
         with self._locked():

@@ -31,7 +31,7 @@ class UnrecoverableError(JobError):
 class InvalidPayloadError(UnrecoverableError, ValueError):
     """Raised when a payload fails validation, at enqueue or in the worker.
 
-    ``errors`` holds one ``(field, message)`` pair per invalid field.
+    ``errors`` contains one ``(field, message)`` pair per invalid field.
     """
 
     def __init__(self, actor_name: str, errors: list[tuple[str, str]]) -> None:
