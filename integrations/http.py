@@ -12,13 +12,12 @@ credentials.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 
 import httpx
 from django.conf import settings
 
+from queueadmin.classify import parse_retry_after
 from queueadmin.errors import RecoverableError, UnrecoverableError
 
 logger = logging.getLogger(__name__)
@@ -35,26 +34,6 @@ def get_timeout() -> httpx.Timeout:
         write=settings.INTEGRATIONS_READ_TIMEOUT_SECONDS,
         pool=settings.INTEGRATIONS_CONNECT_TIMEOUT_SECONDS,
     )
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> int | None:
-    """Return a ``Retry-After`` header in milliseconds, or None when absent or invalid.
-
-    The header contains either delay seconds or an HTTP date (RFC 9110, 10.2.3).
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value) * 1000
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    remaining = when - (now or datetime.now(timezone.utc))
-    return max(0, int(remaining.total_seconds() * 1000))
 
 
 def default_error_parser(response: httpx.Response) -> tuple[str, str]:

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from integrations.http import ProviderRejectedError, ServiceClient, parse_retry_after
+from integrations.http import ProviderRejectedError, ServiceClient
+from queueadmin.classify import parse_retry_after
 from queueadmin.errors import RecoverableError
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
