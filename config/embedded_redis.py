@@ -167,7 +167,7 @@ class EmbeddedRedis:
                 return
             time.sleep(0.05)
         raise EmbeddedRedisError(
-            f"Embedded Redis on port {port} did not answer within "
+            f"Embedded Redis on port {port} did not respond within "
             f"{START_TIMEOUT_SECONDS:.0f} s; see {self.log_file}"
         )
 

@@ -10,7 +10,7 @@ from pydantic import EmailStr, Field
 
 
 class MeetingIn(Schema):
-    """A transcript sent as JSON; ``transcript`` holds the file's text."""
+    """A transcript sent as JSON, with the file's text in ``transcript``."""
 
     title: str = Field("", max_length=255)
     attendees: list[EmailStr] = Field(default_factory=list, max_length=500)

@@ -2,7 +2,7 @@
 
 Rules, checked in this order:
 
-- unhealthy: Redis does not answer ``PING``.
+- unhealthy: Redis does not reply to ``PING``.
 - unhealthy: a queue that is not paused has had a job waiting for at least
   ``QUEUE_HEALTH_STUCK_SECONDS`` and no live worker consumes it.
 - degraded: a job has waited longer than ``QUEUE_HEALTH_MAX_WAIT_SECONDS``
@@ -65,12 +65,12 @@ class HealthReport:
 
 
 def _ping() -> float | None:
-    """Return the Redis round-trip time in ms, or None when Redis does not answer."""
+    """Return the Redis round-trip time in ms, or None when Redis does not reply."""
     started = time.perf_counter()
     try:
         get_redis().ping()
     except redis.RedisError as exc:
-        logger.warning("Health check: Redis did not answer PING: %s", exc)
+        logger.warning("Health check: Redis did not reply to PING: %s", exc)
         return None
     return round((time.perf_counter() - started) * 1000, 3)
 

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 @never_cache
 @require_GET
 def liveness(request: HttpRequest) -> HttpResponse:
-    """Answer "ok" (200) when Redis answers PING, else "not ok" (503)."""
+    """Return "ok" (200) when Redis replies to PING, else "not ok" (503)."""
     try:
         get_redis().ping()
     except redis.RedisError as exc:

@@ -47,7 +47,7 @@ def minute_key(minute: int) -> str:
 
 
 def bucket_index(milliseconds: float) -> int:
-    """Return the index of the histogram bucket that holds ``milliseconds``."""
+    """Return the index of the histogram bucket that contains ``milliseconds``."""
     return bisect.bisect_left(DURATION_BUCKETS_MS, milliseconds)
 
 

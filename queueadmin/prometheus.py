@@ -3,7 +3,7 @@
 Counters and histograms come from the hashes that every worker process adds
 to (``queueadmin.metrics``), so one scrape of the web process covers all
 workers. Requests must send ``Authorization: Bearer <QUEUE_PROMETHEUS_TOKEN>``;
-with an empty setting the endpoint answers 404.
+with an empty setting the endpoint returns 404.
 """
 
 from __future__ import annotations
