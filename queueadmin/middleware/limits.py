@@ -10,7 +10,7 @@ import redis
 from dramatiq.middleware import AgeLimit, SkipMessage, TimeLimit
 
 from queueadmin.limits import get_max_age_ms, get_time_limit_ms
-from queueadmin.servertime import redis_time_ms
+from queueadmin.servertime import current_redis_time_ms
 from queueadmin.statuses import JobStatus
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class QueueAgeLimit(AgeLimit):
         if client is None:
             return
         try:
-            message.options[DUE_AT_OPTION] = redis_time_ms(client) + (delay or 0)
+            message.options[DUE_AT_OPTION] = current_redis_time_ms(client) + (delay or 0)
         except redis.RedisError as exc:
             # The enqueue that follows fails too and the caller handles it.
             logger.warning("Reading the Redis clock for job %s failed: %s", message.message_id, exc)
@@ -64,7 +64,7 @@ class QueueAgeLimit(AgeLimit):
             from dramatiq.common import current_millis
 
             return current_millis() - message.message_timestamp
-        return redis_time_ms(client) - int(due_at)
+        return current_redis_time_ms(client) - int(due_at)
 
 
 class QueueTimeLimit(TimeLimit):
