@@ -8,7 +8,6 @@ from bench.settings_recording import DRAMATIQ_BROKER
 
 LEFT_OUT = {
     "queueadmin.middleware.tracking.JobTracking",
-    "queueadmin.middleware.cancellation.CancelledJobs",
     "queueadmin.middleware.heartbeat.WorkerHeartbeat",
 }
 

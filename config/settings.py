@@ -198,7 +198,6 @@ DRAMATIQ_BROKER = {
         "queueadmin.middleware.prefetch.PrefetchPerThread",
         "dramatiq.middleware.CurrentMessage",
         "queueadmin.middleware.shutdown.GracefulShutdown",
-        "queueadmin.middleware.cancellation.CancelledJobs",
         "queueadmin.middleware.limits.QueueAgeLimit",
         "queueadmin.middleware.crashes.CrashRecovery",
         "queueadmin.middleware.outbox.OutboxRelay",

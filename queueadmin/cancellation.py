@@ -10,7 +10,6 @@ from queueadmin.controlerrors import JobNotFoundError, JobStateError
 from queueadmin.jobevents import emit
 from queueadmin.models import JobRecord
 from queueadmin.records import flush_job_events
-from queueadmin.redisclient import cancelled_key, get_redis
 from queueadmin.statuses import JobStatus
 
 logger = logging.getLogger(__name__)
@@ -33,15 +32,15 @@ def get_record(job_id: str) -> JobRecord:
 
 
 def cancel_job(job_id: str) -> JobRecord:
-    """Mark a waiting or delayed job cancelled so that no worker runs it.
+    """Cancel a job whose message waits in its queue or for its due time.
 
-    The job id goes into the ``{namespace}:cancelled`` set, which workers
-    check before each message, and the message is removed from the broker's
-    queue when no worker has fetched it yet. Returns the updated record.
+    The message is removed from the broker in the call, so no worker can run
+    the job afterwards. A job whose message a worker has already fetched runs
+    and cannot be cancelled. Returns the updated record.
 
     Raises:
       JobNotFoundError: no record has that id.
-      JobStateError: the job is running or finished.
+      JobStateError: the job is running, finished, or fetched by a worker.
     """
     record = get_record(job_id)
     if record.status not in CANCELLABLE_STATUSES:
@@ -49,12 +48,12 @@ def cancel_job(job_id: str) -> JobRecord:
             f"Job {job_id} is {record.status}; only enqueued, delayed or retrying jobs "
             "can be cancelled."
         )
-    client = get_redis()
-    client.sadd(cancelled_key(), job_id)
-    if remove_waiting_message(record.queue, record.broker_message_id):
-        # No worker will see the message, so nothing else skips or counts it.
-        client.srem(cancelled_key(), job_id)
-        metrics.count_outcome(record.queue, record.actor, "cancelled")
+    if not remove_waiting_message(record.queue, record.broker_message_id):
+        raise JobStateError(
+            f"Job {job_id} is no longer waiting in queue {record.queue}: a worker has "
+            "fetched it, so it can no longer be cancelled."
+        )
+    metrics.count_outcome(record.queue, record.actor, "cancelled")
     emit(
         "finished",
         job_id,

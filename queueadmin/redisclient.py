@@ -40,11 +40,6 @@ def paused_key() -> str:
     return key("__paused__")
 
 
-def cancelled_key() -> str:
-    """Return the set of cancelled job ids that workers must skip."""
-    return key("cancelled")
-
-
 def job_events_key() -> str:
     """Return the list of job events waiting to be written into job records."""
     return key("job-events")

@@ -9,7 +9,6 @@ import pytest
 from django.utils import timezone
 
 from queueadmin.models import AuditEntry, JobRecord, JobStatus
-from queueadmin.redisclient import cancelled_key
 from tests.helpers import wait_until
 from tests.queueadmin.conftest import API, bearer, record_with_status
 from tests.testapp.models import Execution
@@ -164,20 +163,29 @@ def test_cancel_waiting_job(worker_factory, api_client, control_token, redis_cli
     assert JobRecord.objects.get(job_id=job_id).status == JobStatus.CANCELLED
 
 
-def test_cancel_delayed_job_skipped_by_worker(worker, api_client, control_token, redis_client):
-    job_id = counted_job.enqueue(key="cancel-delayed", delay=3000)
-    # Wait until the worker has fetched the delayed message into memory.
-    delay_queue = f"{broker_namespace()}:emails.DQ"
-    wait_until(lambda: redis_client.llen(delay_queue) == 0, timeout=10)
+def test_cancel_delayed_job_never_runs(worker, api_client, control_token, redis_client):
+    job_id = counted_job.enqueue(key="cancel-delayed", delay=2000)
 
     response = api_client.post(f"{API}/jobs/{job_id}/cancel", **bearer(control_token))
 
     assert response.status_code == 200
     record = record_with_status(job_id, JobStatus.CANCELLED)
-    time.sleep(4)
+    time.sleep(3)
     assert not Execution.objects.filter(key="cancel-delayed").exists()
     assert record.finished_at is not None
-    assert not redis_client.sismember(cancelled_key(), job_id)
+    assert redis_client.zcard(f"{broker_namespace()}:emails.delayed") == 0
+
+
+def test_cancel_fetched_job_409(broker, api_client, control_token):
+    job_id = counted_job.enqueue(key="fetched")
+    # This process fetches the message, as a worker that has not started it yet would.
+    assert len(broker.fetch("emails", 1).messages) == 1
+
+    response = api_client.post(f"{API}/jobs/{job_id}/cancel", **bearer(control_token))
+
+    assert response.status_code == 409
+    assert "fetched" in response.json()["detail"]
+    assert JobRecord.objects.get(job_id=job_id).status == JobStatus.ENQUEUED
 
 
 def broker_namespace() -> str:
