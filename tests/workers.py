@@ -40,6 +40,10 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
         QUEUE_REDIS_NAMESPACE=settings.QUEUE_REDIS_NAMESPACE,
         VAR_DIR=str(settings.VAR_DIR),
         PYTHONUNBUFFERED="1",
+        # Dramatiq's worker timeout (ms) bounds each wait of its consumer and
+        # worker threads, and so how long a stopping worker takes: 1 s per
+        # stage by default, which adds seconds to every test that stops one.
+        dramatiq_worker_timeout="100",
     )
     env.update(overrides)
     return env
