@@ -15,29 +15,42 @@ before. What changes:
   upper limit on the delay.
 - A queue whose name is in the set ``<namespace>:__paused__`` is not fetched
   from. Its messages stay in place and in order.
-- Before an ack or nack the process's buffered job events
-  (``queueadmin.jobevents``) are pushed to Redis, so killing a worker process
-  after an ack does not lose the outcome of the acknowledged job.
+- An ack or nack goes to Redis in one pipeline with the process's buffered job
+  events (``queueadmin.jobevents``) and the commands that middleware deferred
+  for the message (``queueadmin.settlement``), events and commands first, so
+  one round trip settles a job and killing a worker process after an ack does
+  not lose the outcome of the acknowledged job.
 
-The Lua scripts live in ``queueadmin/lua/``. A worker polls an idle queue at
-intervals that grow to Dramatiq's worker timeout (1 s by default), so a due job
-starts within about that time when a worker thread is free.
+- An idle consumer does not poll with a growing back-off as Dramatiq's does. It
+  blocks on the queue's ``.wake`` list (``BLPOP``) until a send puts a token
+  there, until the next delayed message is due, or for at most the worker
+  timeout (1 s by default). A consumer whose prefetched messages all wait for
+  a thread sleeps until an ack or nack frees a slot. So a job sent to an idle
+  worker starts within milliseconds, and an idle consumer costs Redis about
+  two calls per second.
+
+The Lua scripts live in ``queueadmin/lua/``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-from dramatiq.brokers.redis import RedisBroker
+import redis
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
+from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 
-from queueadmin import jobevents
+from queueadmin import deliveries, jobevents, settlement
 from queueadmin.priorities import PRIORITY_OPTION, Priority, get_priority
 
 logger = logging.getLogger(__name__)
@@ -55,6 +68,21 @@ PAUSED_SET = "__paused__"
 
 #: Dramatiq's ``.DQ`` option that its worker reads to hold a message in memory.
 _DRAMATIQ_ETA_OPTION = "eta"
+
+
+#: Share of the client's socket timeout that one blocking wait may use.
+WAKE_WAIT_SHARE_OF_SOCKET_TIMEOUT = 0.8
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """Messages of one fetch, and when the queue's next delayed message is due."""
+
+    messages: list[bytes | None]
+    #: Per message, how often it was fetched without being settled, this time included.
+    delivery_counts: list[int]
+    #: Milliseconds until the next delayed message is due; None when none is delayed.
+    next_due_ms: int | None
 
 
 @cache
@@ -85,6 +113,8 @@ class ProjectRedisBroker(RedisBroker):
     ) -> None:
         super().__init__(**options)
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
+        # Acks and nacks send the commands deferred through queueadmin.settlement.
+        self.settles_deferred_commands = True
         self.project_scripts = {
             name: self.client.register_script(_load_script(name))
             for name in ("send", "fetch", "requeue", "cancel")
@@ -105,7 +135,7 @@ class ProjectRedisBroker(RedisBroker):
         """
         prepared = self._prepare(message)
         self.emit_before("enqueue", prepared, delay)
-        self._send(prepared.queue_name, [prepared], delay, [None])
+        self._send(prepared.queue_name, [prepared], delay, [None], None)
         self.emit_after("enqueue", prepared, delay)
         return prepared
 
@@ -115,13 +145,16 @@ class ProjectRedisBroker(RedisBroker):
         *,
         delay: int | None = None,
         idempotency_keys: Sequence[str | None] | None = None,
+        idempotency_ttl: int | None = None,
     ) -> list[str]:
         """Send messages of one queue in one Redis call and return a job id per message.
 
         ``idempotency_keys`` are full Redis key suffixes (``"<actor>:<key>"``),
-        one per message or None. A message whose key is already stored is not
-        sent, and its place in the result contains the job id stored under the
-        key. Middleware ``before_enqueue`` runs for every message and
+        one per message or None, stored for ``idempotency_ttl`` seconds (the
+        broker's ``idempotency_ttl_seconds`` by default). A message whose key
+        is already stored is not sent, and its place in the result contains the
+        job id stored under the key, which is its own id when this message was
+        sent before. Middleware ``before_enqueue`` runs for every message and
         ``after_enqueue`` only for those sent.
 
         Raises:
@@ -142,11 +175,35 @@ class ProjectRedisBroker(RedisBroker):
         prepared = [self._prepare(message) for message in messages]
         for message in prepared:
             self.emit_before("enqueue", message, delay)
-        existing = self._send(queue_names.pop(), prepared, delay, keys)
+        existing = self._send(queue_names.pop(), prepared, delay, keys, idempotency_ttl)
         for message, existing_id in zip(prepared, existing):
             if not existing_id:
                 self.emit_after("enqueue", message, delay)
         return [existing_id or message.message_id for message, existing_id in zip(prepared, existing)]
+
+    def send_one(
+        self,
+        message: Message,
+        *,
+        delay: int | None = None,
+        idempotency_key: str,
+        idempotency_ttl: int | None = None,
+    ) -> str | None:
+        """Send one message unless its idempotency key is stored, in one Redis call.
+
+        ``idempotency_key`` is a full Redis key suffix (``"<actor>:<key>"``).
+        Returns None when the message was sent, else the job id stored under
+        the key, which is the message's own id when an earlier call sent it.
+        """
+        prepared = self._prepare(message)
+        self.emit_before("enqueue", prepared, delay)
+        (existing,) = self._send(
+            prepared.queue_name, [prepared], delay, [idempotency_key], idempotency_ttl
+        )
+        if existing:
+            return existing
+        self.emit_after("enqueue", prepared, delay)
+        return None
 
     def cancel_delayed(self, queue_name: str, job_id: str) -> bool:
         """Remove a delayed job that is not due yet; return whether it was removed.
@@ -171,36 +228,118 @@ class ProjectRedisBroker(RedisBroker):
         """Drop all the messages of a queue, including delayed and dead-lettered ones."""
         super().flush(queue_name)
         base = f"{self.namespace}:{queue_name}"
-        self.client.delete(f"{base}.high", f"{base}.low", f"{base}.delayed", f"{base}.delayed.jobs")
+        self.client.delete(
+            f"{base}.high", f"{base}.low", f"{base}.delayed", f"{base}.delayed.jobs", f"{base}.wake"
+        )
 
     # Dramatiq's Redis consumer calls these through ``do_<command>``.
 
     def do_ack(self, queue_name: str, redis_message_id: str) -> None:
-        """Push this process's buffered job events, then acknowledge the message.
-
-        The events of a job (its outcome above all) reach Redis before its
-        message leaves the ack set, so killing the worker process after the
-        ack does not lose the record of a job that will not run again.
-        """
-        # NOTE: a failed push keeps the events in memory and the ack goes on,
-        # so an outcome can still be lost if Redis fails between the two calls
-        # and the process is killed before the pusher thread's next push.
-        jobevents.buffer.push()
-        self._dispatch("ack")(queue_name, redis_message_id)
+        """Acknowledge a message in one pipeline with its settlement commands."""
+        self._settle("ack", queue_name, redis_message_id)
 
     def do_nack(self, queue_name: str, redis_message_id: str) -> None:
-        """Push this process's buffered job events, then dead-letter the message."""
-        jobevents.buffer.push()
-        self._dispatch("nack")(queue_name, redis_message_id)
+        """Dead-letter a message in one pipeline with its settlement commands."""
+        self._settle("nack", queue_name, redis_message_id)
+
+    def _settle(self, command: str, queue_name: str, redis_message_id: str) -> None:
+        # The pipeline sends, in this order: the process's buffered job events
+        # (so the outcome of a job is in Redis before its message leaves the
+        # ack set, and killing the process after the ack loses no record), the
+        # commands that middleware deferred for this message, then Dramatiq's
+        # own ack or nack script. Maintenance is left to fetch, which moves a
+        # dead worker's messages to the lists of their priority levels.
+        dispatch = self.scripts["dispatch"]
+        try:
+            dispatch_args = [
+                command,
+                current_millis(),
+                queue_name,
+                self.broker_id,
+                self.heartbeat_timeout,
+                self.dead_message_ttl,
+                0,
+                self._max_unpack_size(),
+                redis_message_id,
+            ]
+        except redis.ConnectionError as exc:
+            # The unpack size is read from Redis once per process.
+            raise ConnectionClosed(exc) from None
+        batch = jobevents.buffer.take()
+        deferred = settlement.take(redis_message_id)
+        try:
+            pipeline = self.client.pipeline(transaction=False)
+            batch.add_to(pipeline)
+            for add_commands in deferred:
+                add_commands(pipeline)
+            # EVALSHA straight into the pipeline: a Script object would make the
+            # pipeline check with SCRIPT EXISTS first, a second round trip per job.
+            pipeline.evalsha(dispatch.sha, 1, self.namespace, *dispatch_args)
+            results = pipeline.execute(raise_on_error=False)
+        except BaseException as exc:
+            # Dramatiq retries the ack on connection errors; keep everything for it.
+            if batch:
+                jobevents.buffer.restore(batch, exc)
+            settlement.restore(redis_message_id, deferred)
+            raise
+        if isinstance(results[-1], redis.exceptions.NoScriptError):
+            # Redis lost its script cache (a restart): load it and send the ack alone.
+            dispatch(keys=[self.namespace], args=dispatch_args)
+        else:
+            for result in results:
+                if isinstance(result, redis.RedisError):
+                    # The message is settled; a failed side command must not
+                    # make Dramatiq retry or give up on the ack.
+                    logger.error(
+                        "A command sent with the %s of %s failed: %s", command, redis_message_id, result
+                    )
+        if batch:
+            jobevents.buffer.sent()
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> WakeableConsumer:
+        """Return a consumer that blocks on the queue's wake-up list while idle."""
+        return WakeableConsumer(self, queue_name, prefetch, timeout)
 
     def do_fetch(self, queue_name: str, count: int) -> list[bytes | None]:
         """Move due delayed messages, then return up to ``count`` ready ones."""
+        return self.fetch(queue_name, count).messages
+
+    def fetch(self, queue_name: str, count: int) -> FetchResult:
+        """Move due delayed messages, then fetch up to ``count`` ready ones."""
         if self._should_do_maintenance("fetch"):
             self._run_maintenance(queue_name)
-        return self.project_scripts["fetch"](
+        next_due_ms, *pairs = self.project_scripts["fetch"](
             keys=[self.namespace],
-            args=[queue_name, self.broker_id, current_millis(), count, MOVE_BATCH_SIZE],
+            args=[
+                queue_name,
+                self.broker_id,
+                current_millis(),
+                count,
+                MOVE_BATCH_SIZE,
+                deliveries.COUNT_TTL_SECONDS,
+            ],
         )
+        return FetchResult(
+            messages=pairs[0::2],
+            delivery_counts=[int(count) for count in pairs[1::2]],
+            next_due_ms=None if next_due_ms < 0 else int(next_due_ms),
+        )
+
+    def wait_for_wake(self, queue_name: str, timeout_ms: int) -> bool:
+        """Block until a send wakes ``queue_name`` or ``timeout_ms`` pass; return whether woken.
+
+        The wait is cut to a share of the client's socket timeout, so that the
+        blocking call never looks like a dead connection.
+        """
+        seconds = timeout_ms / 1000
+        socket_timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout")
+        if socket_timeout:
+            seconds = min(seconds, socket_timeout * WAKE_WAIT_SHARE_OF_SOCKET_TIMEOUT)
+        if seconds <= 0:
+            return False
+        # BLPOP takes seconds with millisecond precision; 0 would block forever.
+        seconds = max(seconds, 0.001)
+        return self.client.blpop([f"{self.namespace}:{queue_name}.wake"], timeout=seconds) is not None
 
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> None:
         """Put fetched but unstarted messages back at the head of their lists."""
@@ -222,11 +361,12 @@ class ProjectRedisBroker(RedisBroker):
         messages: Sequence[Message],
         delay: int | None,
         keys: Sequence[str | None],
+        idempotency_ttl: int | None,
     ) -> list[str]:
         if delay is not None and delay < 0:
             raise ValueError(f"delay must be >= 0 milliseconds, got {delay}.")
         delay_ms = int(delay or 0)
-        args: list[Any] = [queue_name, self.idempotency_ttl_seconds]
+        args: list[Any] = [queue_name, idempotency_ttl or self.idempotency_ttl_seconds]
         for message, key in zip(messages, keys):
             args += [
                 message.options["redis_message_id"],
@@ -240,11 +380,15 @@ class ProjectRedisBroker(RedisBroker):
         return [result.decode() if isinstance(result, bytes) else result for result in results]
 
     def _run_maintenance(self, queue_name: str) -> None:
-        # Dramatiq's dispatch script returns dead workers' unacked messages to
-        # the queue and expires old dead letters. It runs maintenance only on
-        # enqueue and fetch, which this broker does in its own scripts, so the
-        # cheap "qsize" command carries it. Recovered messages go to the normal
-        # priority list.
+        # Dramatiq's maintenance returns dead workers' unacknowledged messages
+        # to the queue's normal list and expires old dead letters. It runs only
+        # on enqueue and fetch, which this broker does in its own scripts, so
+        # fetch calls it here. Dead workers' messages are moved first, to the
+        # list of their priority level, which leaves Dramatiq's pass only the
+        # expiry of dead letters.
+        from queueadmin.recovery import requeue_dead_workers
+
+        requeue_dead_workers(self.client, self.namespace, self.queues, self.heartbeat_timeout)
         self.scripts["dispatch"](
             keys=[self.namespace],
             args=[
@@ -258,3 +402,76 @@ class ProjectRedisBroker(RedisBroker):
                 self._max_unpack_size(),
             ],
         )
+
+
+class WakeableConsumer(_RedisConsumer):
+    """A consumer of ``ProjectRedisBroker`` that waits for work instead of polling.
+
+    It reuses Dramatiq's Redis consumer (a private class of Dramatiq 2.2) for
+    ack, nack, requeue and the prefetch bookkeeping, and replaces how it waits:
+    on the queue's wake-up list when the queue is empty, and on an ack or nack
+    when every prefetched message still waits for a worker thread. Each wait
+    ends after at most the worker timeout, so the worker still checks for
+    shutdown and pause between waits.
+    """
+
+    def __init__(self, broker: ProjectRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self.broker: ProjectRedisBroker = broker
+        self._slot_freed = threading.Event()
+        self._fetching = True
+
+    def stop_fetching(self) -> None:
+        """Fetch no more messages; hand out only those already fetched.
+
+        Unlike pausing Dramatiq's consumer thread, which sleeps three seconds
+        before it looks at the worker's state again, this keeps the thread's
+        loop turning, so a stopping worker exits as soon as its jobs are done.
+        """
+        self._fetching = False
+        self._slot_freed.set()
+
+    def ack(self, message: MessageProxy) -> None:
+        try:
+            super().ack(message)
+        finally:
+            self._slot_freed.set()
+
+    def nack(self, message: MessageProxy) -> None:
+        try:
+            super().nack(message)
+        finally:
+            self._slot_freed.set()
+
+    def __next__(self) -> MessageProxy | None:
+        while self.message_cache:
+            data, delivery_count = self.message_cache.pop(0)
+            if data is None:
+                # The message hash lost the entry (the job was cancelled or
+                # cleaned up after the fetch); there is nothing to run.
+                continue
+            message = Message.decode(data)
+            message.options[deliveries.DELIVERY_COUNT_OPTION] = delivery_count
+            self.queued_message_ids.add(message.message_id)
+            return MessageProxy(message)
+
+        # Cleared before counting, so an ack between the count and the wait
+        # still ends the wait.
+        self._slot_freed.clear()
+        free_slots = self.prefetch - self.outstanding_message_count
+        if free_slots <= 0 or not self._fetching:
+            self._slot_freed.wait(self.timeout / 1000)
+            return None
+
+        try:
+            result = self.broker.fetch(self.queue_name, free_slots)
+            if result.messages:
+                self.message_cache = list(zip(result.messages, result.delivery_counts))
+                return self.__next__()
+            wait_ms = self.timeout
+            if result.next_due_ms is not None:
+                wait_ms = min(wait_ms, result.next_due_ms)
+            self.broker.wait_for_wake(self.queue_name, wait_ms)
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None
+        return None

@@ -43,9 +43,11 @@ def get_completing_job(actor_name: str, idempotency_key: str) -> str | None:
 def complete_once(using: str | None = None) -> Iterator[None]:
     """Run the block in ``transaction.atomic()`` and record the running job's completion.
 
-    The marker row commits with the block's writes. A redelivered message
-    whose marker exists is skipped by the idempotency middleware before the
-    actor runs. Outside a job (a direct call in a test) the block runs in a
+    The marker row commits with the block's writes. For an actor declared
+    with ``completion_marker=True``, a redelivered message whose marker exists
+    is skipped by the idempotency middleware before the actor runs; for other
+    actors the block raises ``DuplicateCompletionError`` instead, because
+    looking the marker up costs every job a database query. Outside a job (a direct call in a test) the block runs in a
     transaction without a marker.
 
     Raises:

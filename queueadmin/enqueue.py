@@ -12,6 +12,7 @@ from django.db import transaction
 from dramatiq import Broker, Message
 
 from queueadmin import idempotency
+from queueadmin.broker import ProjectRedisBroker
 from queueadmin.context import get_correlation_id, new_correlation_id
 from queueadmin.encoding import encode_value
 from queueadmin.envelope import ENVELOPE_OPTION, JobEnvelope, get_envelope
@@ -155,18 +156,22 @@ def deliver(
 
     actor = broker.get_actor(message.actor_name)
     try:
-        existing = _claim_key(broker, actor, key, message.message_id)
-        if existing is not None and existing != message.message_id:
-            _log_duplicate(actor, message, existing)
-            if committed:
-                # The caller already holds this job's id: record what became of it.
-                _records().record_duplicate(message, existing)
-            return existing
-        broker.enqueue(message, delay=delay)
+        outcome = send_with_key(broker, message, delay, key)
     except outbox.BROKER_UNAVAILABLE_ERRORS as exc:
         outbox.store(message, delay, key=key, error=exc)
         return message.message_id
-    logger.info(
+    if outcome.job_id != message.message_id:
+        _log_duplicate(actor, message, outcome.job_id)
+        if committed:
+            # The caller already holds this job's id: record what became of it.
+            _records().record_duplicate(message, outcome.job_id)
+        return outcome.job_id
+    if not outcome.sent:
+        logger.info("Job %s for %s was enqueued before.", message.message_id, actor.actor_name)
+        return message.message_id
+    # Debug, not info: a busy producer enqueues thousands of jobs a second,
+    # and each job's record keeps the same facts.
+    logger.debug(
         "Enqueued job %s for %s on queue %s (delay=%s ms, priority=%s).",
         message.message_id,
         actor.actor_name,
@@ -177,12 +182,45 @@ def deliver(
     return message.message_id
 
 
-def _claim_key(broker: Broker, actor: Any, key: str, job_id: str) -> str | None:
-    client = getattr(broker, "client", None)
-    if client is None:
-        return None
+@dataclass(frozen=True)
+class SendOutcome:
+    """Result of ``send_with_key``."""
+
+    #: The job that holds the idempotency key.
+    job_id: str
+    #: Whether this call put the message on its queue.
+    sent: bool
+
+
+def send_with_key(broker: Broker, message: Message, delay: int | None, key: str) -> SendOutcome:
+    """Send ``message`` unless a job already holds its idempotency key.
+
+    On the project broker the key check, the key write and the send are one
+    Redis script call, so a key that names ``message`` itself means that an
+    earlier call sent it, and it is not sent again.
+    """
+    actor = broker.get_actor(message.actor_name)
     ttl = idempotency.get_ttl_seconds(actor.options)
-    return idempotency.claim_enqueue_key(client, broker.namespace, actor.actor_name, key, job_id, ttl)
+    if isinstance(broker, ProjectRedisBroker):
+        holder = broker.send_one(
+            message,
+            delay=delay,
+            idempotency_key=f"{actor.actor_name}:{key}",
+            idempotency_ttl=ttl,
+        )
+        return SendOutcome(holder or message.message_id, sent=holder is None)
+    # NOTE: on other brokers the claim and the send are two calls. A key that
+    # already names this job is sent again, because a crash between the two
+    # calls may have left the key claimed and the job unsent.
+    client = getattr(broker, "client", None)
+    if client is not None:
+        holder = idempotency.claim_enqueue_key(
+            client, broker.namespace, actor.actor_name, key, message.message_id, ttl
+        )
+        if holder is not None and holder != message.message_id:
+            return SendOutcome(holder, sent=False)
+    broker.enqueue(message, delay=delay)
+    return SendOutcome(message.message_id, sent=True)
 
 
 def _find_existing_job(broker: Broker, actor: JobActor, key: str) -> str | None:

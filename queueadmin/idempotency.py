@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from redis.commands.core import Script
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,18 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+
+_scripts: dict[str, Script] = {}
+
+
+def _run_script(client: redis.Redis, source: str, key: str, *args: Any) -> Any:
+    # EVALSHA with a fallback to loading the script, instead of sending the
+    # script's text with every EVAL.
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = client.register_script(source)
+    return script(keys=[key], args=list(args), client=client)
 
 
 def enqueue_key(namespace: str, actor_name: str, key: str) -> str:
@@ -116,8 +129,8 @@ def claim_run(
     taken over. Returns DONE when a job with the key succeeded and HELD when
     another delivery runs it now, even one of the same job.
     """
-    value = client.eval(
-        _CLAIM_RUN, 1, run_key(namespace, actor_name, key), _holder(job_id, delivery_id), ttl_ms
+    value = _run_script(
+        client, _CLAIM_RUN, run_key(namespace, actor_name, key), _holder(job_id, delivery_id), ttl_ms
     )
     if not value:
         return RunClaim(ClaimOutcome.CLAIMED)

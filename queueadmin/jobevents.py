@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -32,6 +33,30 @@ FAILURE_WARNING_INTERVAL_SECONDS = 60
 
 #: Events kept in memory while Redis is unreachable; older ones are dropped.
 MAX_BUFFERED_EVENTS = 100_000
+
+
+@dataclass
+class EventBatch:
+    """Events and counter increments taken from the buffer to be sent together."""
+
+    events: list[str]
+    counters: dict[tuple[str, str], int]
+    float_counters: dict[tuple[str, str], float]
+    expiry: dict[str, int]
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.counters or self.float_counters)
+
+    def add_to(self, pipeline: redis.client.Pipeline) -> None:
+        """Add the batch's commands to ``pipeline``."""
+        if self.events:
+            pipeline.rpush(job_events_key(), *self.events)
+        for (key, field), amount in self.counters.items():
+            pipeline.hincrby(key, field, amount)
+        for (key, field), amount in self.float_counters.items():
+            pipeline.hincrbyfloat(key, field, amount)
+        for key, seconds in self.expiry.items():
+            pipeline.expire(key, seconds)
 
 
 class EventBuffer:
@@ -71,31 +96,47 @@ class EventBuffer:
         with self._lock:
             self._float_counters[(key, field)] += amount
 
+    def take(self) -> EventBatch:
+        """Remove and return everything buffered, to be sent with other commands."""
+        with self._lock:
+            batch = EventBatch(self._events, self._counters, self._float_counters, self._expiry)
+            self._events = []
+            self._counters = defaultdict(int)
+            self._float_counters = defaultdict(float)
+            self._expiry = {}
+        return batch
+
     def push(self, client: redis.Redis | None = None) -> int:
         """Send everything buffered to Redis in one pipeline; return the event count.
 
         On a Redis error the events and counters are kept for the next push.
         """
-        with self._lock:
-            events, self._events = self._events, []
-            counters, self._counters = self._counters, defaultdict(int)
-            float_counters, self._float_counters = self._float_counters, defaultdict(float)
-            expiry, self._expiry = self._expiry, {}
-        if not (events or counters or float_counters):
+        batch = self.take()
+        if not batch:
             return 0
+        pipeline = (client or get_redis()).pipeline(transaction=False)
+        batch.add_to(pipeline)
         try:
-            self._send(client or get_redis(), events, counters, float_counters, expiry)
+            pipeline.execute()
         except redis.RedisError as exc:
-            self._warn_failure(len(events), exc)
-            self._restore(events, counters, float_counters, expiry)
+            self.restore(batch, exc)
             return 0
+        self.sent()
+        return len(batch.events)
+
+    def sent(self) -> None:
+        """Note that a batch reached Redis, ending a streak of failures."""
         if self._failing_since is not None:
             logger.info(
                 "Pushing job events to Redis works again after %.0f s.",
                 time.monotonic() - self._failing_since,
             )
             self._failing_since = None
-        return len(events)
+
+    def restore(self, batch: EventBatch, exc: Exception) -> None:
+        """Put back a batch that could not be sent, ahead of anything buffered since."""
+        self._warn_failure(len(batch.events), exc)
+        self._restore(batch.events, batch.counters, batch.float_counters, batch.expiry)
 
     def _warn_failure(self, count: int, exc: Exception) -> None:
         # One line when a failure streak starts, then at most one a minute.
@@ -111,19 +152,6 @@ class EventBuffer:
             now - self._failing_since,
             exc,
         )
-
-    @staticmethod
-    def _send(client, events, counters, float_counters, expiry) -> None:
-        pipeline = client.pipeline(transaction=False)
-        if events:
-            pipeline.rpush(job_events_key(), *events)
-        for (key, field), amount in counters.items():
-            pipeline.hincrby(key, field, amount)
-        for (key, field), amount in float_counters.items():
-            pipeline.hincrbyfloat(key, field, amount)
-        for key, seconds in expiry.items():
-            pipeline.expire(key, seconds)
-        pipeline.execute()
 
     def _restore(self, events, counters, float_counters, expiry) -> None:
         with self._lock:

@@ -3,9 +3,9 @@
 ``store`` keeps a job whose enqueue failed because the broker could not be
 reached within ``QUEUE_BROKER_TIMEOUT_SECONDS``. ``relay`` sends stored jobs
 in the order they were stored and deletes each once Redis has it. The
-idempotency key of each job is claimed again before it is sent, so a job
-whose key another job took meanwhile is dropped, and a message sent twice
-(a relay that stopped between sending and deleting) still runs once.
+idempotency key of each job is claimed in the same Redis call that sends it,
+so a job whose key another job took meanwhile is dropped, and a row relayed
+twice (a relay that stopped between sending and deleting) is sent once.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.db import transaction
 from dramatiq import Message
 from dramatiq.errors import BrokerConnectionError
 
-from queueadmin import idempotency
+from queueadmin.enqueue import send_with_key
 from queueadmin.envelope import get_envelope
 
 logger = logging.getLogger(__name__)
@@ -104,29 +104,25 @@ def _relay_row(broker: dramatiq.Broker, row_id: int) -> str:
         if row is None or OutboxMessage.objects.filter(id=row_id).delete()[0] == 0:
             return "gone"
         message = Message.decode(bytes(row.message))
-        existing = _claim(broker, message, row.idempotency_key)
-        if existing is not None and existing != message.message_id:
+        key = row.idempotency_key or get_envelope(message).idempotency_key
+        outcome = send_with_key(broker, message, row.delay_ms, key)
+        if outcome.job_id != message.message_id:
             logger.info(
                 "Dropping outbox job %s for %s: idempotency key %r belongs to job %s.",
                 message.message_id,
                 message.actor_name,
-                row.idempotency_key,
-                existing,
+                key,
+                outcome.job_id,
             )
-            record_duplicate(message, existing)
+            record_duplicate(message, outcome.job_id)
             return "duplicate"
-        broker.enqueue(message, delay=row.delay_ms)
+        if not outcome.sent:
+            # A relay that sent the row stopped before deleting it.
+            logger.info(
+                "Dropping outbox job %s for %s: it was sent before.",
+                message.message_id,
+                message.actor_name,
+            )
+            return "duplicate"
         logger.info("Sent outbox job %s for %s.", message.message_id, message.actor_name)
         return "sent"
-
-
-def _claim(broker: dramatiq.Broker, message: Message, key: str) -> str | None:
-    client = getattr(broker, "client", None)
-    if client is None:
-        return None
-    actor = broker.get_actor(message.actor_name)
-    key = key or get_envelope(message).idempotency_key
-    ttl = idempotency.get_ttl_seconds(actor.options)
-    return idempotency.claim_enqueue_key(
-        client, broker.namespace, actor.actor_name, key, message.message_id, ttl
-    )

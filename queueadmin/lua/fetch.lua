@@ -7,10 +7,18 @@
 -- ARGV[3]: the worker's clock in milliseconds, for its heartbeat
 -- ARGV[4]: the maximum number of messages to fetch
 -- ARGV[5]: the maximum number of due messages to move in this call
+-- ARGV[6]: seconds that a delivery count is kept
 --
--- Returns the encoded messages fetched. Each fetched id is added to the
--- worker's ack set, as Dramatiq's own fetch does, so that ack, nack and the
--- recovery of a dead worker's messages work unchanged.
+-- Returns a flat list: first the milliseconds until the queue's next delayed
+-- message is due (-1 when there is none, 0 when messages were fetched), then
+-- two values per fetched message: the encoded message and how many times it
+-- has been fetched without being settled, this time included. The count lives
+-- in "<namespace>:deliveries:<redis message id>" (see queueadmin/deliveries.py).
+-- Each fetched id is added to the worker's ack set, as Dramatiq's own fetch
+-- does, so that ack, nack and the recovery of a dead worker's messages work
+-- unchanged. A fetch that leaves ready messages
+-- behind puts a token on the queue's ".wake" list (see send.lua), so another
+-- idle consumer blocked on it wakes up and takes them.
 
 local namespace = KEYS[1]
 local queue_name = ARGV[1]
@@ -18,6 +26,7 @@ local worker_id = ARGV[2]
 local heartbeat_ms = ARGV[3]
 local fetch_count = tonumber(ARGV[4])
 local move_limit = tonumber(ARGV[5])
+local delivery_ttl = tonumber(ARGV[6])
 local base = namespace .. ":" .. queue_name
 
 redis.call("zadd", namespace .. ":__heartbeats__", heartbeat_ms, worker_id)
@@ -40,8 +49,16 @@ for _, redis_message_id in ipairs(due) do
     end
 end
 
+local function next_due_ms()
+    local first = redis.call("zrange", base .. ".delayed", 0, 0, "WITHSCORES")
+    if #first == 0 then
+        return -1
+    end
+    return math.max(0, tonumber(first[2]) - now_ms)
+end
+
 if redis.call("sismember", namespace .. ":__paused__", queue_name) == 1 then
-    return {}
+    return { next_due_ms() }
 end
 
 local acks = namespace .. ":__acks__." .. worker_id .. "." .. queue_name
@@ -58,6 +75,24 @@ for _, list in ipairs({ lists.high, lists.normal, lists.low }) do
 end
 
 if #ids == 0 then
-    return {}
+    return { next_due_ms() }
 end
-return redis.call("hmget", base .. ".msgs", unpack(ids))
+
+local wake = base .. ".wake"
+if redis.call("llen", wake) == 0
+    and (redis.call("llen", lists.high) > 0
+        or redis.call("llen", lists.normal) > 0
+        or redis.call("llen", lists.low) > 0) then
+    redis.call("rpush", wake, "1")
+end
+
+local messages = redis.call("hmget", base .. ".msgs", unpack(ids))
+local result = { 0 }
+for i, redis_message_id in ipairs(ids) do
+    local deliveries = namespace .. ":deliveries:" .. redis_message_id
+    local count = redis.call("incr", deliveries)
+    redis.call("expire", deliveries, delivery_ttl)
+    result[#result + 1] = messages[i]
+    result[#result + 1] = count
+end
+return result

@@ -1,5 +1,6 @@
--- Put messages that a worker fetched but did not start back at the head of
--- their priority lists, for example when the worker shuts down.
+-- Put messages that a worker fetched but did not finish back at the head of
+-- their priority lists, for example when the worker shuts down, and take back
+-- the delivery that the fetch counted, so the handover is not taken for a crash.
 --
 -- KEYS[1]: the broker namespace
 -- ARGV[1]: the queue name
@@ -19,5 +20,9 @@ for i = #ARGV, 3, -1 do
         and redis.call("hexists", base .. ".msgs", redis_message_id) > 0 then
         local level = string.match(redis_message_id, "^(%a+):")
         redis.call("lpush", lists[level] or base, redis_message_id)
+        local deliveries = namespace .. ":deliveries:" .. redis_message_id
+        if tonumber(redis.call("get", deliveries) or "0") > 0 then
+            redis.call("decr", deliveries)
+        end
     end
 end

@@ -18,11 +18,14 @@
 --   ".delayed"                     sorted set of redis message ids by due time (ms)
 --   ".delayed.jobs"                hash of job id -> redis message id of a delayed
 --                                  message, so that the job can be cancelled
+--   ".wake"                        list with at most one token; idle consumers
+--                                  block on it (BLPOP) instead of polling
 
 local namespace = KEYS[1]
 local queue_name = ARGV[1]
 local idempotency_ttl = tonumber(ARGV[2])
 local base = namespace .. ":" .. queue_name
+local wake = base .. ".wake"
 
 local lists = { high = base .. ".high", normal = base, low = base .. ".low" }
 
@@ -33,6 +36,7 @@ local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local results = {}
 local index = 0
+local ready = 0
 for i = 3, #ARGV, 6 do
     local redis_message_id = ARGV[i]
     local data = ARGV[i + 1]
@@ -60,7 +64,14 @@ for i = 3, #ARGV, 6 do
             redis.call("hset", base .. ".delayed.jobs", job_id, redis_message_id)
         else
             redis.call("rpush", lists[level] or base, redis_message_id)
+            ready = ready + 1
         end
     end
+end
+
+-- One token is enough: the consumer that takes it passes it on while ready
+-- messages remain (see fetch.lua).
+if ready > 0 and redis.call("llen", wake) == 0 then
+    redis.call("rpush", wake, "1")
 end
 return results

@@ -7,7 +7,7 @@ import logging
 from django.conf import settings
 from dramatiq.middleware import Middleware, SkipMessage
 
-from queueadmin import deliveries
+from queueadmin import deliveries, settlement
 from queueadmin.queues import QUEUES
 from queueadmin.recovery import RecoveryThread
 from queueadmin.statuses import JobStatus
@@ -55,12 +55,14 @@ class CrashRecovery(Middleware):
             self.thread.stop()
 
     def before_process_message(self, broker, message):
-        client = getattr(broker, "client", None)
-        if client is None:
-            return
-        count = deliveries.start_delivery(
-            client, broker.namespace, deliveries.get_delivery_id(message)
-        )
+        count = message.options.pop(deliveries.DELIVERY_COUNT_OPTION, None)
+        if count is None:
+            client = getattr(broker, "client", None)
+            if client is None:
+                return
+            count = deliveries.start_delivery(
+                client, broker.namespace, deliveries.get_delivery_id(message)
+            )
         crashes = count - 1
         if crashes < settings.QUEUE_MAX_CRASH_DELIVERIES:
             if crashes:
@@ -89,11 +91,11 @@ class CrashRecovery(Middleware):
 
     @staticmethod
     def _end(broker, message) -> None:
-        client = getattr(broker, "client", None)
-        if client is not None:
-            deliveries.end_delivery(
-                client, broker.namespace, deliveries.get_delivery_id(message)
-            )
+        if getattr(broker, "client", None) is None:
+            return
+        key = deliveries.delivery_key(broker.namespace, deliveries.get_delivery_id(message))
+        # Deleted with the ack: a process killed before it still counts as a crash.
+        settlement.defer(broker, message, lambda client: client.delete(key))
 
     @staticmethod
     def _announce(message, error: str) -> None:

@@ -7,7 +7,7 @@ import threading
 
 from dramatiq.middleware import Middleware, SkipMessage
 
-from queueadmin import idempotency
+from queueadmin import idempotency, settlement
 from queueadmin.deliveries import get_delivery_id
 from queueadmin.envelope import get_envelope
 from queueadmin.limits import get_time_limit_ms
@@ -17,6 +17,9 @@ logger = logging.getLogger(__name__)
 
 #: Message option set by a deliberate retry of a dead letter; it clears the run marker.
 RETRIED_FROM_DEAD_LETTER_OPTION = "retried_from_dead_letter"
+#: Actor option: the actor writes ``complete_once`` markers, which are checked before it runs.
+COMPLETION_MARKER_OPTION = "completion_marker"
+
 #: Milliseconds that a job waits when another job with its key is running.
 HELD_KEY_DELAY_MS = 1000
 #: Added to the time limit for the run claim's expiry, so the claim outlives the job.
@@ -27,8 +30,9 @@ _DEFAULT_TIME_LIMIT_MS = 600_000
 class IdempotentExecution(Middleware):
     """Claim a job's idempotency key in Redis before the actor runs.
 
-    * A key whose job succeeded (a ``done`` marker in Redis, or a
-      ``JobCompletion`` row written by ``complete_once``) is skipped and
+    * A key whose job succeeded (a ``done`` marker in Redis, or, for actors
+      declared with ``completion_marker=True``, a ``JobCompletion`` row
+      written by ``complete_once``) is skipped and
       recorded as ``skipped`` with the reason "duplicate". A second copy of
       the job that succeeded leaves that job's record ``succeeded``.
     * A key that another job is running now is sent back to the queue with a
@@ -49,7 +53,7 @@ class IdempotentExecution(Middleware):
 
     @property
     def actor_options(self):
-        return {idempotency.TTL_OPTION}
+        return {idempotency.TTL_OPTION, COMPLETION_MARKER_OPTION}
 
     def before_process_message(self, broker, message):
         client = getattr(broker, "client", None)
@@ -72,7 +76,9 @@ class IdempotentExecution(Middleware):
             self._claim_ttl_ms(actor, message),
         )
         if claim.outcome is idempotency.ClaimOutcome.CLAIMED:
-            completed_by = self._completing_job(actor.actor_name, key)
+            completed_by = None
+            if actor.options.get(COMPLETION_MARKER_OPTION):
+                completed_by = self._completing_job(actor.actor_name, key)
             if completed_by is not None:
                 self._finish_claim(broker, message, succeeded=True, key=key)
                 self._skip_duplicate(message, key, completed_by)
@@ -114,20 +120,26 @@ class IdempotentExecution(Middleware):
         return get_completing_job(actor_name, key)
 
     def _finish_claim(self, broker, message, *, succeeded: bool, key: str) -> None:
-        actor = broker.get_actor(message.actor_name)
+        # Sent with the message's ack: a process killed before the ack leaves
+        # the claim, which the redelivered message takes over.
+        actor_name = message.actor_name
+        namespace = broker.namespace
         if succeeded:
-            ttl = idempotency.get_ttl_seconds(actor.options)
-            idempotency.mark_done(
-                broker.client, broker.namespace, actor.actor_name, key, message.message_id, ttl
+            ttl = idempotency.get_ttl_seconds(broker.get_actor(actor_name).options)
+            job_id = message.message_id
+            settlement.defer(
+                broker,
+                message,
+                lambda client: idempotency.mark_done(client, namespace, actor_name, key, job_id, ttl),
             )
         else:
-            idempotency.release_run(
-                broker.client,
-                broker.namespace,
-                actor.actor_name,
-                key,
-                message.message_id,
-                get_delivery_id(message),
+            job_id, delivery_id = message.message_id, get_delivery_id(message)
+            settlement.defer(
+                broker,
+                message,
+                lambda client: idempotency.release_run(
+                    client, namespace, actor_name, key, job_id, delivery_id
+                ),
             )
 
     @staticmethod

@@ -7,7 +7,6 @@ import threading
 
 from dramatiq.middleware import Middleware
 
-from queueadmin import deliveries
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +32,12 @@ class GracefulShutdown(Middleware):
         self.worker = worker
 
     def before_worker_shutdown(self, broker, worker):
-        for consumer in worker.consumers.values():
-            consumer.pause()
+        for consumer_thread in worker.consumers.values():
+            consumer = consumer_thread.consumer
+            if hasattr(consumer, "stop_fetching"):
+                consumer.stop_fetching()
+            else:
+                consumer_thread.pause()
 
     def before_process_message(self, broker, message):
         with self._lock:
@@ -59,11 +62,9 @@ class GracefulShutdown(Middleware):
         if redis_message_id is None or not hasattr(broker, "do_requeue"):
             return
         # The message is still in this process's unacknowledged set, so the
-        # broker's requeue script moves it back to the head of its priority list.
+        # broker's requeue script moves it back to the head of its priority
+        # list and takes back its delivery count.
         broker.do_requeue(message.queue_name, redis_message_id)
-        deliveries.undo_delivery(
-            broker.client, broker.namespace, deliveries.get_delivery_id(message)
-        )
         logger.warning(
             "Handed job %s of %s back to queue %s: it was still running when the "
             "shutdown grace period ended.",

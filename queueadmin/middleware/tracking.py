@@ -41,6 +41,7 @@ DELIVERY_OPTIONS = frozenset(
         "last_error",
         "requeue_timestamp",
         "result_summary",
+        "delivery_count",
         SKIP_REASON_OPTION,
         SKIP_STATUS_OPTION,
     }
@@ -104,7 +105,7 @@ class JobTracking(Middleware):
         self._flusher = RecordFlusher()
         self._flusher.start()
 
-    def before_worker_shutdown(self, broker, worker):
+    def after_worker_shutdown(self, broker, worker):
         if self._flusher is not None:
             self._flusher.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -168,3 +169,66 @@ def test_join_waits_for_delayed_jobs(broker, worker):
     broker.join(MEETINGS, timeout=30_000)
 
     assert Execution.objects.filter(key="joined").count() == 1
+
+
+def test_send_leaves_one_wake_token(broker, redis_client):
+    note_job.enqueue_many([{"key": f"bulk-{index}"} for index in range(3)])
+    note_job.enqueue(key="single")
+    note_job.enqueue(key="delayed", delay=60_000)
+
+    assert redis_client.lrange(_key(f"{MEETINGS}.wake"), 0, -1) == [b"1"]
+
+
+def test_delayed_send_leaves_no_wake_token(broker, redis_client):
+    note_job.enqueue(key="delayed", delay=60_000)
+
+    assert redis_client.llen(_key(f"{MEETINGS}.wake")) == 0
+
+
+def test_wait_for_wake_ends_on_send(broker, redis_client):
+    assert broker.wait_for_wake(MEETINGS, 100) is False
+
+    results: list[bool] = []
+    waiter = threading.Thread(target=lambda: results.append(broker.wait_for_wake(MEETINGS, 1000)))
+    waiter.start()
+    note_job.enqueue(key="wakes")
+    waiter.join(timeout=10)
+
+    assert results == [True]
+    assert redis_client.llen(_key(f"{MEETINGS}.wake")) == 0
+
+
+def test_partial_fetch_passes_wake_token_on(broker, redis_client):
+    for index in range(3):
+        note_job.enqueue(key=f"ready-{index}")
+    redis_client.delete(_key(f"{MEETINGS}.wake"))
+
+    result = broker.fetch(MEETINGS, 1)
+
+    assert len(result.messages) == 1
+    assert result.next_due_ms == 0
+    assert redis_client.llen(_key(f"{MEETINGS}.wake")) == 1
+
+
+def test_empty_fetch_reports_next_due_time(broker):
+    assert broker.fetch(MEETINGS, 1).next_due_ms is None
+
+    note_job.enqueue(key="later", delay=60_000)
+    result = broker.fetch(MEETINGS, 1)
+
+    assert result.messages == []
+    assert 50_000 < result.next_due_ms <= 60_000
+
+
+def test_maintenance_keeps_priority_of_lost_jobs(broker, redis_client):
+    job_id = note_job.enqueue(key="urgent", priority="high")
+    fetched = broker.fetch(MEETINGS, 1)
+    assert len(fetched.messages) == 1
+    # Make this process look dead to the maintenance pass.
+    redis_client.zadd(_key("__heartbeats__"), {broker.broker_id: 0})
+
+    broker._run_maintenance(MEETINGS)
+
+    high = redis_client.lrange(_key(f"{MEETINGS}.high"), 0, -1)
+    assert [member.decode().split(":")[1] for member in high] == [job_id]
+    assert redis_client.llen(_key(MEETINGS)) == 0

@@ -118,7 +118,7 @@ class FailJob(BaseModel):
     kind: str
 
 
-@job_actor(queue=queues.MEETINGS, payload=SlowJob)
+@job_actor(queue=queues.MEETINGS, payload=SlowJob, completion_marker=True)
 def record_once(job: SlowJob) -> None:
     """Mark the start, sleep, then write the effect and its completion marker together."""
     first_run = not Execution.objects.filter(key=f"{job.key}:started").exists()
