@@ -21,6 +21,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 
+CRON_DESCRIPTION = (
+    "a cron expression in UTC (minute hour day month weekday, or six fields with seconds "
+    "first), or empty to disable the schedule"
+)
+
 
 class ConfigurationError(ImproperlyConfigured):
     """Raised when an environment variable has a value the project rejects."""
@@ -153,6 +158,8 @@ class Environment(BaseSettings):
     scheduler_reload_seconds: int = Field(
         30, ge=1, le=60, description="an integer 1-60 (seconds)"
     )
+    scheduler_clean_up_cron: str = Field("30 3 * * *", description=CRON_DESCRIPTION)
+    scheduler_outbox_relay_cron: str = Field("* * * * *", description=CRON_DESCRIPTION)
     meetings_reminder_minutes: int = Field(
         15, ge=0, description="an integer >= 0 (minutes)"
     )
@@ -281,6 +288,16 @@ class Environment(BaseSettings):
 
         for rate in value.values():
             parse_rate(rate)
+        return value
+
+    @field_validator("scheduler_clean_up_cron", "scheduler_outbox_relay_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        from queueadmin.crontab import parse_cron
+
+        value = " ".join(value.split())
+        if value:
+            parse_cron(value)
         return value
 
     @field_validator("log_level", mode="before")
