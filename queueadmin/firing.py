@@ -14,6 +14,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import dramatiq
 from django.db.models import F, Q
@@ -150,6 +151,7 @@ class ScheduleInfo:
 
     name: str
     actor: str
+    arguments: dict[str, Any]
     cron: str
     timezone: str
     enabled: bool
@@ -162,6 +164,15 @@ class ScheduleInfo:
     last_lag_seconds: float | None
     last_job_id: str
     missed_count: int
+    last_missed_at: datetime | None
+
+
+class ScheduleNotFoundError(LookupError):
+    """Raised for a schedule name that no ``Schedule`` row has."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Schedule {name!r} not found.")
+        self.name = name
 
 
 def get_next_runs(schedule: Schedule, now: datetime | None = None, count: int = 3) -> list[datetime]:
@@ -172,24 +183,45 @@ def get_next_runs(schedule: Schedule, now: datetime | None = None, count: int = 
     return next_fire_times(schedule.cron, schedule.timezone, start + timedelta(microseconds=1), count)
 
 
+def describe_schedule(
+    schedule: Schedule, now: datetime | None = None, count: int = 3
+) -> ScheduleInfo:
+    """Return ``schedule`` with its next ``count`` runs and its last run and lag."""
+    return ScheduleInfo(
+        name=schedule.name,
+        actor=schedule.actor,
+        arguments=schedule.arguments,
+        cron=schedule.cron,
+        timezone=schedule.timezone,
+        enabled=schedule.enabled,
+        misfire_policy=schedule.misfire_policy,
+        grace_seconds=schedule.grace_seconds,
+        defined_in_code=schedule.defined_in_code,
+        next_runs=get_next_runs(schedule, now, count),
+        last_fire_at=schedule.last_fire_at,
+        last_run_at=schedule.last_run_at,
+        last_lag_seconds=schedule.last_lag_seconds,
+        last_job_id=schedule.last_job_id,
+        missed_count=schedule.missed_count,
+        last_missed_at=schedule.last_missed_at,
+    )
+
+
 def list_schedules(now: datetime | None = None, count: int = 3) -> list[ScheduleInfo]:
-    """Return every schedule with its next ``count`` runs and its last run and lag."""
+    """Return every schedule by name with its next ``count`` runs and its last run and lag."""
     return [
-        ScheduleInfo(
-            name=schedule.name,
-            actor=schedule.actor,
-            cron=schedule.cron,
-            timezone=schedule.timezone,
-            enabled=schedule.enabled,
-            misfire_policy=schedule.misfire_policy,
-            grace_seconds=schedule.grace_seconds,
-            defined_in_code=schedule.defined_in_code,
-            next_runs=get_next_runs(schedule, now, count),
-            last_fire_at=schedule.last_fire_at,
-            last_run_at=schedule.last_run_at,
-            last_lag_seconds=schedule.last_lag_seconds,
-            last_job_id=schedule.last_job_id,
-            missed_count=schedule.missed_count,
-        )
-        for schedule in Schedule.objects.order_by("name")
+        describe_schedule(schedule, now, count) for schedule in Schedule.objects.order_by("name")
     ]
+
+
+def get_schedule_info(name: str, now: datetime | None = None, count: int = 3) -> ScheduleInfo:
+    """Return the schedule ``name`` as ``list_schedules`` shows it.
+
+    Raises:
+      ScheduleNotFoundError: no schedule has that name.
+    """
+    schedule = Schedule.objects.filter(name=name).first()
+    if schedule is None:
+        raise ScheduleNotFoundError(name)
+    return describe_schedule(schedule, now, count)
+

@@ -1,4 +1,4 @@
-"""Built-in schedules: declared from settings and run by real workers."""
+"""Built-in schedules: declared from settings, run by real workers, listed by the API."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from queueadmin.records import apply_events
 from queueadmin.schedules import get_code_schedules, sync_code_schedules
 from queueadmin.tasks import CLEAN_UP_SCHEDULE, OUTBOX_RELAY_SCHEDULE, register_builtin_schedules
 from tests.brokers import actors_on, build_project_broker
-from tests.queueadmin.conftest import record_with_status
+from tests.queueadmin.conftest import API, bearer, record_with_status
 from tests.testapp.models import Execution
 from tests.testapp.tasks import record_once
 
@@ -160,3 +160,40 @@ def test_outbox_relay_job_sends_stored_job(private_redis, worker_factory):
     worker.wait_for_line(
         "Outbox relay sent 1 jobs, dropped 0 duplicates and left 0 in the outbox", timeout=10
     )
+
+
+def test_schedule_routes_list_builtins(broker, api_client, read_token):
+    job_id = _fire(CLEAN_UP_SCHEDULE)
+
+    listed = api_client.get(f"{API}/schedules", **bearer(read_token))
+    single = api_client.get(
+        f"{API}/schedules/{CLEAN_UP_SCHEDULE}", {"next_runs": 5}, **bearer(read_token)
+    )
+
+    assert listed.status_code == 200
+    names = [item["name"] for item in listed.json()]
+    assert names == sorted(names)
+    assert {CLEAN_UP_SCHEDULE, OUTBOX_RELAY_SCHEDULE} <= set(names)
+    assert single.status_code == 200
+    body = single.json()
+    assert body["actor"] == "clean_up_queue_records"
+    assert body["defined_in_code"] is True
+    assert len(body["next_runs"]) == 5
+    assert body["last_job_id"] == job_id
+    assert body["last_lag_seconds"] >= 0
+    assert body["last_run_at"] is not None
+
+
+def test_schedule_route_unknown_404(broker, api_client, read_token):
+    response = api_client.get(f"{API}/schedules/no-such-schedule", **bearer(read_token))
+
+    assert response.status_code == 404
+    assert "no-such-schedule" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("value", ["0", "51", "many"])
+def test_schedule_route_invalid_next_runs_422(broker, api_client, read_token, value):
+    response = api_client.get(f"{API}/schedules", {"next_runs": value}, **bearer(read_token))
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == "next_runs"
