@@ -233,6 +233,18 @@ class Environment(BaseSettings):
     tencent_meeting_operator_id: str = Field(
         "", description="the userid that the API calls act as"
     )
+    tencent_meeting_sync_cron: str = Field("15 * * * *", description=CRON_DESCRIPTION)
+    tencent_meeting_sync_lookback_hours: int = Field(
+        24,
+        ge=1,
+        le=744,
+        description="an integer 1-744 (hours, because Tencent Meeting lists at most 31 days)",
+    )
+    tencent_meeting_sync_storage_provider: str = Field(
+        "local",
+        pattern=r"^[a-z0-9_]+$",
+        description="a storage provider for the recordings: local, s3 or oss",
+    )
     lark_base_url: str = Field("https://open.feishu.cn", description="an http(s) URL")
     lark_app_id: str = Field("", description="the custom app's App ID")
     lark_app_secret: SecretStr = Field(SecretStr(""), description="the custom app's App Secret")
@@ -290,7 +302,9 @@ class Environment(BaseSettings):
             parse_rate(rate)
         return value
 
-    @field_validator("scheduler_clean_up_cron", "scheduler_outbox_relay_cron")
+    @field_validator(
+        "scheduler_clean_up_cron", "scheduler_outbox_relay_cron", "tencent_meeting_sync_cron"
+    )
     @classmethod
     def _check_cron(cls, value: str) -> str:
         from queueadmin.crontab import parse_cron

@@ -304,6 +304,10 @@ TENCENT_MEETING_SDK_ID = env.tencent_meeting_sdk_id
 TENCENT_MEETING_SECRET_ID = env.tencent_meeting_secret_id
 TENCENT_MEETING_SECRET_KEY = env.tencent_meeting_secret_key.get_secret_value()
 TENCENT_MEETING_OPERATOR_ID = env.tencent_meeting_operator_id
+# The periodic import, declared only when the credentials above are set.
+TENCENT_MEETING_SYNC_CRON = env.tencent_meeting_sync_cron
+TENCENT_MEETING_SYNC_LOOKBACK_HOURS = env.tencent_meeting_sync_lookback_hours
+TENCENT_MEETING_SYNC_STORAGE_PROVIDER = env.tencent_meeting_sync_storage_provider
 
 LARK_BASE_URL = env.lark_base_url
 LARK_APP_ID = env.lark_app_id

@@ -17,11 +17,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 from django.db.models import F, Q
 from django.utils import timezone as django_timezone
 
 from queueadmin.actors import get_job_actor
 from queueadmin.crontab import fire_times_between, next_fire_times
+from queueadmin.envelope import get_envelope
 from queueadmin.schedule_models import MisfirePolicy, Schedule
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,9 @@ MIN_LOCK_TTL_SECONDS = 3600
 
 #: Maximum number of missed fire times counted after downtime.
 MAX_CATCH_UP_FIRE_TIMES = 100_000
+
+#: Job metadata key with the fire time of a scheduled job, as ``format_fire_time`` writes it.
+FIRE_TIME_METADATA = "fire_time"
 
 
 def format_fire_time(fire_time: datetime) -> str:
@@ -81,7 +86,7 @@ def fire_schedule(schedule: Schedule, fire_time: datetime, now: datetime | None 
     job_id = get_job_actor(schedule.actor).enqueue(
         schedule.arguments,
         idempotency_key=schedule_idempotency_key(schedule.name, fire_time),
-        metadata={"schedule": schedule.name, "fire_time": format_fire_time(fire_time)},
+        metadata={"schedule": schedule.name, FIRE_TIME_METADATA: format_fire_time(fire_time)},
     )
     now = now or django_timezone.now()
     lag_seconds = (now - fire_time).total_seconds()
@@ -225,3 +230,15 @@ def get_schedule_info(name: str, now: datetime | None = None, count: int = 3) ->
         raise ScheduleNotFoundError(name)
     return describe_schedule(schedule, now, count)
 
+
+def get_current_fire_time() -> datetime | None:
+    """Return the fire time (UTC) of the running job if a schedule enqueued it, else None.
+
+    ``fire_schedule`` stores it in the job's metadata, so a retried or
+    redelivered job of one tick reads the same fire time.
+    """
+    message = CurrentMessage.get_current_message()
+    envelope = get_envelope(message) if message is not None else None
+    if envelope is None or FIRE_TIME_METADATA not in envelope.metadata:
+        return None
+    return datetime.fromisoformat(envelope.metadata[FIRE_TIME_METADATA])
