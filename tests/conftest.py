@@ -62,7 +62,12 @@ def task_modules() -> None:
 @pytest.fixture
 def broker(redis_client: redis.Redis) -> Iterator[dramatiq.Broker]:
     """The project's Redis broker, with this session's keys emptied after the test."""
+    from queueadmin.jobevents import buffer
+
     yield dramatiq.get_broker()
+    # Events still buffered in this process would otherwise reach Redis after
+    # the clean-up and become job records of a later test.
+    buffer.push()
     keys = _namespace_keys(redis_client)
     if keys:
         redis_client.delete(*keys)
