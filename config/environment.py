@@ -21,6 +21,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
 
+CRON_DESCRIPTION = (
+    "a cron expression in UTC (minute hour day month weekday, or six fields with seconds "
+    "first), or empty to disable the schedule"
+)
+
 
 class ConfigurationError(ImproperlyConfigured):
     """Raised when an environment variable has a value the project rejects."""
@@ -153,6 +158,8 @@ class Environment(BaseSettings):
     scheduler_reload_seconds: int = Field(
         30, ge=1, le=60, description="an integer 1-60 (seconds)"
     )
+    scheduler_clean_up_cron: str = Field("30 3 * * *", description=CRON_DESCRIPTION)
+    scheduler_outbox_relay_cron: str = Field("* * * * *", description=CRON_DESCRIPTION)
     meetings_reminder_minutes: int = Field(
         15, ge=0, description="an integer >= 0 (minutes)"
     )
@@ -226,6 +233,18 @@ class Environment(BaseSettings):
     tencent_meeting_operator_id: str = Field(
         "", description="the userid that the API calls act as"
     )
+    tencent_meeting_sync_cron: str = Field("15 * * * *", description=CRON_DESCRIPTION)
+    tencent_meeting_sync_lookback_hours: int = Field(
+        24,
+        ge=1,
+        le=744,
+        description="an integer 1-744 (hours, because Tencent Meeting lists at most 31 days)",
+    )
+    tencent_meeting_sync_storage_provider: str = Field(
+        "local",
+        pattern=r"^[a-z0-9_]+$",
+        description="a storage provider for the recordings: local, s3 or oss",
+    )
     lark_base_url: str = Field("https://open.feishu.cn", description="an http(s) URL")
     lark_app_id: str = Field("", description="the custom app's App ID")
     lark_app_secret: SecretStr = Field(SecretStr(""), description="the custom app's App Secret")
@@ -281,6 +300,18 @@ class Environment(BaseSettings):
 
         for rate in value.values():
             parse_rate(rate)
+        return value
+
+    @field_validator(
+        "scheduler_clean_up_cron", "scheduler_outbox_relay_cron", "tencent_meeting_sync_cron"
+    )
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        from queueadmin.crontab import parse_cron
+
+        value = " ".join(value.split())
+        if value:
+            parse_cron(value)
         return value
 
     @field_validator("log_level", mode="before")

@@ -142,8 +142,6 @@ QUEUE_WORKER_HEARTBEAT_TIMEOUT_SECONDS = 15
 QUEUE_EVENT_PUSH_INTERVAL_SECONDS = 0.2
 #: Seconds between two drains of the job event list into job records.
 QUEUE_EVENT_FLUSH_INTERVAL_SECONDS = 0.5
-#: Seconds between two retention clean-ups, run by one worker process at a time.
-QUEUE_RETENTION_INTERVAL_SECONDS = 3600
 
 # Reliability: idempotency, age and time limits, crash recovery, graceful
 # shutdown and the outbox used while Redis cannot be reached.
@@ -171,6 +169,9 @@ QUEUE_PREFETCH_PER_THREAD = env.queue_prefetch_per_thread
 QUEUE_RATE_LIMITS = env.queue_rate_limits
 SCHEDULER_DEFAULT_GRACE_SECONDS = env.scheduler_default_grace_seconds
 SCHEDULER_RELOAD_SECONDS = env.scheduler_reload_seconds
+# Cron expressions (UTC) of the built-in schedules. An empty one disables its schedule.
+SCHEDULER_CLEAN_UP_CRON = env.scheduler_clean_up_cron
+SCHEDULER_OUTBOX_RELAY_CRON = env.scheduler_outbox_relay_cron
 
 DRAMATIQ_BROKER = {
     # Dramatiq's RedisBroker with priority lists, delays ordered by due time in
@@ -302,6 +303,10 @@ TENCENT_MEETING_SDK_ID = env.tencent_meeting_sdk_id
 TENCENT_MEETING_SECRET_ID = env.tencent_meeting_secret_id
 TENCENT_MEETING_SECRET_KEY = env.tencent_meeting_secret_key.get_secret_value()
 TENCENT_MEETING_OPERATOR_ID = env.tencent_meeting_operator_id
+# The periodic import, declared only when the credentials above are set.
+TENCENT_MEETING_SYNC_CRON = env.tencent_meeting_sync_cron
+TENCENT_MEETING_SYNC_LOOKBACK_HOURS = env.tencent_meeting_sync_lookback_hours
+TENCENT_MEETING_SYNC_STORAGE_PROVIDER = env.tencent_meeting_sync_storage_provider
 
 LARK_BASE_URL = env.lark_base_url
 LARK_APP_ID = env.lark_app_id

@@ -53,6 +53,19 @@ class TencentMeetingSyncJob(BaseModel):
         return self
 
 
+class RecentTencentMeetingSyncJob(BaseModel):
+    """The import of the Tencent Meeting recordings of the last ``lookback_hours``.
+
+    The period ends at the fire time of the schedule that enqueued the job, or
+    when the job starts if no schedule did.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    lookback_hours: int = Field(24, ge=1, le=31 * 24)
+    storage_provider: str = Field("local", pattern=r"^[a-z0-9_]+$")
+
+
 class LarkBitableSyncJob(BaseModel):
     """A meeting whose analysis is written as a row of the Lark Bitable table."""
 

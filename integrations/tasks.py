@@ -1,4 +1,4 @@
-"""Actors of the integrations, on the external_api queue.
+"""Actors of the integrations (external_api queue) and the Tencent Meeting sync schedule.
 
 Each actor loads what it needs by id, calls one plain function and logs. The
 functions raise ``RecoverableError`` for a passing fault (retried with
@@ -8,12 +8,15 @@ backoff) and ``UnrecoverableError`` for a rejection (dead-lettered at once).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
-from integrations import lark_sync, sms, storage, tencent_sync
+from integrations import lark_sync, sms, storage, tencent_meeting, tencent_sync
 from integrations.payloads import (
     LarkBitableSyncJob,
+    RecentTencentMeetingSyncJob,
     SmsJob,
     TencentMeetingSyncJob,
     UploadRecordingJob,
@@ -21,6 +24,8 @@ from integrations.payloads import (
 from queueadmin import queues
 from queueadmin.actors import job_actor
 from queueadmin.context import current_job
+from queueadmin.firing import get_current_fire_time
+from queueadmin.schedules import ScheduleSpec, register_schedule, unregister_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +76,37 @@ def sync_tencent_meetings(job: TencentMeetingSyncJob) -> int:
     return report.meetings_created + report.meetings_updated
 
 
+@job_actor(queue=queues.EXTERNAL_API, payload=RecentTencentMeetingSyncJob)
+def sync_recent_tencent_meetings(job: RecentTencentMeetingSyncJob) -> int:
+    """Import the Tencent Meeting recordings of the ``lookback_hours`` before the fire time.
+
+    Each tick of the schedule imports one fixed period, so a retry repeats the
+    same request. Periods of consecutive ticks overlap, which is safe because
+    meetings are matched by their Tencent meeting id. Without Tencent Meeting
+    credentials the job logs a warning and does nothing. Returns the number of
+    meetings seen.
+    """
+    if not tencent_meeting.is_configured():
+        logger.warning(
+            "Job %s: periodic Tencent Meeting sync skipped because Tencent Meeting is not "
+            "configured. Set the TENCENT_MEETING_* credentials or disable the schedule.",
+            _job_id(),
+        )
+        return 0
+    end = get_current_fire_time() or timezone.now()
+    start = end - timedelta(hours=job.lookback_hours)
+    report = tencent_sync.sync_tencent_meetings(
+        start, end, storage_provider=job.storage_provider
+    )
+    logger.info(
+        "Job %s: periodic Tencent Meeting sync created %d and updated %d meetings.",
+        _job_id(),
+        report.meetings_created,
+        report.meetings_updated,
+    )
+    return report.meetings_created + report.meetings_updated
+
+
 @job_actor(queue=queues.EXTERNAL_API, payload=LarkBitableSyncJob)
 def sync_lark_bitable(job: LarkBitableSyncJob) -> str:
     """Write a meeting's analysis as a row of the Lark Bitable table.
@@ -102,3 +138,33 @@ def send_sms(job: SmsJob) -> str:
         serial_no,
     )
     return serial_no
+
+
+TENCENT_MEETING_SYNC_SCHEDULE = "tencent-meeting-sync"
+
+
+def register_tencent_meeting_sync_schedule() -> ScheduleSpec | None:
+    """Declare the periodic Tencent Meeting sync; return it, or None when not declared.
+
+    It is declared only when the Tencent Meeting credentials and
+    ``TENCENT_MEETING_SYNC_CRON`` are set, and withdrawn otherwise, so an
+    unconfigured installation lists no schedule that cannot work. Called when
+    this module is imported, and again by tests that change the settings.
+    """
+    cron = settings.TENCENT_MEETING_SYNC_CRON
+    if not cron or not tencent_meeting.is_configured():
+        unregister_schedule(TENCENT_MEETING_SYNC_SCHEDULE)
+        return None
+    return register_schedule(
+        sync_recent_tencent_meetings,
+        name=TENCENT_MEETING_SYNC_SCHEDULE,
+        cron=cron,
+        timezone="UTC",
+        payload={
+            "lookback_hours": settings.TENCENT_MEETING_SYNC_LOOKBACK_HOURS,
+            "storage_provider": settings.TENCENT_MEETING_SYNC_STORAGE_PROVIDER,
+        },
+    )
+
+
+register_tencent_meeting_sync_schedule()

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
-from queueadmin import cancellation, deadletters, health, pausing, stats
+from queueadmin import cancellation, deadletters, firing, health, pausing, stats
 from queueadmin.audit import Operator, audited
 from queueadmin.auth import staff_auth
 from queueadmin.cleaning import clean
@@ -38,19 +38,22 @@ from queueadmin.schemas import (
     JobPage,
     QueueMetricsOut,
     QueueStateOut,
+    ScheduleOut,
 )
 from queueadmin.statuses import JobStatus
 
 router = Router(auth=staff_auth(TokenScope.READ), tags=["queues"])
 CONTROL = staff_auth(TokenScope.CONTROL)
 ERRORS = {404: ErrorOut, 409: ErrorOut}
+#: Largest number of next fire times a schedule route lists.
+MAX_NEXT_RUNS = 50
 
 
 @contextmanager
 def _as_http_errors() -> Iterator[None]:
     try:
         yield
-    except (JobNotFoundError, UnknownQueueError) as exc:
+    except (JobNotFoundError, UnknownQueueError, firing.ScheduleNotFoundError) as exc:
         raise HttpError(404, str(exc)) from None
     except JobStateError as exc:
         raise HttpError(409, str(exc)) from None
@@ -129,6 +132,27 @@ def list_dead_letters(
     _check_queue(queue)
     flush_job_events()
     return _page(deadletters.dead_letters(queue, actor), cursor, limit)
+
+
+@router.get("/schedules", response=list[ScheduleOut], summary="List schedules")
+def list_schedules(
+    request: HttpRequest,
+    next_runs: int = Query(3, ge=1, le=MAX_NEXT_RUNS, description="Next fire times to list"),
+):
+    """List every schedule by name with its next runs, its last run and lag, and missed runs."""
+    return firing.list_schedules(count=next_runs)
+
+
+@router.get(
+    "/schedules/{name}", response={200: ScheduleOut, 404: ErrorOut}, summary="Get a schedule"
+)
+def get_schedule(
+    request: HttpRequest,
+    name: str,
+    next_runs: int = Query(3, ge=1, le=MAX_NEXT_RUNS, description="Next fire times to list"),
+):
+    with _as_http_errors():
+        return firing.get_schedule_info(name, count=next_runs)
 
 
 @router.post("/queues/pause", response=AllQueuesStateOut, auth=CONTROL, summary="Pause all")

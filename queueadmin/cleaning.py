@@ -1,4 +1,4 @@
-"""Delete finished job records and dead letters older than a given age."""
+"""Delete finished job records, dead letters and completion markers past their age."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+import dramatiq
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from queueadmin.models import JobRecord
+from queueadmin import idempotency
+from queueadmin.models import JobCompletion, JobRecord
 from queueadmin.redisclient import dead_letter_count_key, get_redis
 from queueadmin.statuses import FINISHED_STATUSES, JobStatus
 
@@ -26,20 +28,21 @@ class CleanResult:
 
     job_records: int
     dead_letters: int
+    completions: int = 0
+
+
+def _delete_in_batches(queryset: QuerySet) -> int:
+    deleted = 0
+    while True:
+        ids = list(queryset.values_list("id", flat=True)[:DELETE_BATCH_SIZE])
+        if not ids:
+            return deleted
+        deleted += queryset.model.objects.filter(id__in=ids).delete()[0]
 
 
 def _delete_finished(statuses: list[str], older_than: timedelta) -> int:
     cutoff = timezone.now() - older_than
-    deleted = 0
-    while True:
-        ids = list(
-            JobRecord.objects.filter(status__in=statuses, finished_at__lt=cutoff).values_list(
-                "id", flat=True
-            )[:DELETE_BATCH_SIZE]
-        )
-        if not ids:
-            return deleted
-        deleted += JobRecord.objects.filter(id__in=ids).delete()[0]
+    return _delete_in_batches(JobRecord.objects.filter(status__in=statuses, finished_at__lt=cutoff))
 
 
 def sync_dead_letter_counts() -> dict[str, int]:
@@ -82,11 +85,47 @@ def clean(
     return CleanResult(job_records=job_records, dead_letters=dead_letters)
 
 
+def _actors_with_own_ttl() -> dict[str, int]:
+    broker = dramatiq.get_broker()
+    ttls = {}
+    for name in broker.get_declared_actors():
+        options = broker.get_actor(name).options
+        if options.get(idempotency.TTL_OPTION):
+            ttls[name] = idempotency.get_ttl_seconds(options)
+    return ttls
+
+
+def delete_expired_completions() -> int:
+    """Delete ``JobCompletion`` markers older than their actor's idempotency TTL; return how many.
+
+    The TTL is the actor's ``idempotency_ttl`` option or
+    ``QUEUE_IDEMPOTENCY_TTL_SECONDS``, the lifetime of the Redis markers too.
+    Markers of actors not declared in this process expire after the setting.
+    """
+    now = timezone.now()
+    own_ttls = _actors_with_own_ttl()
+    default_cutoff = now - timedelta(seconds=settings.QUEUE_IDEMPOTENCY_TTL_SECONDS)
+    deleted = _delete_in_batches(
+        JobCompletion.objects.filter(completed_at__lt=default_cutoff).exclude(
+            actor__in=list(own_ttls)
+        )
+    )
+    for actor_name, ttl in own_ttls.items():
+        cutoff = now - timedelta(seconds=ttl)
+        deleted += _delete_in_batches(
+            JobCompletion.objects.filter(actor=actor_name, completed_at__lt=cutoff)
+        )
+    return deleted
+
+
 def apply_retention() -> CleanResult:
-    """Clean with the ages of the retention settings."""
-    return clean(
+    """Clean with the ages of the retention settings and delete expired completion markers."""
+    result = clean(
         timedelta(seconds=settings.QUEUE_JOB_RECORD_RETENTION_SECONDS),
         dead_letters_older_than=timedelta(
             seconds=settings.QUEUE_DEAD_LETTER_RETENTION_SECONDS
         ),
     )
+    completions = delete_expired_completions()
+    logger.info("Deleted %d expired completion markers.", completions)
+    return CleanResult(result.job_records, result.dead_letters, completions)

@@ -14,13 +14,16 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 from django.db.models import F, Q
 from django.utils import timezone as django_timezone
 
 from queueadmin.actors import get_job_actor
 from queueadmin.crontab import fire_times_between, next_fire_times
+from queueadmin.envelope import get_envelope
 from queueadmin.schedule_models import MisfirePolicy, Schedule
 
 logger = logging.getLogger(__name__)
@@ -34,6 +37,9 @@ MIN_LOCK_TTL_SECONDS = 3600
 
 #: Maximum number of missed fire times counted after downtime.
 MAX_CATCH_UP_FIRE_TIMES = 100_000
+
+#: Job metadata key with the fire time of a scheduled job, as ``format_fire_time`` writes it.
+FIRE_TIME_METADATA = "fire_time"
 
 
 def format_fire_time(fire_time: datetime) -> str:
@@ -80,7 +86,7 @@ def fire_schedule(schedule: Schedule, fire_time: datetime, now: datetime | None 
     job_id = get_job_actor(schedule.actor).enqueue(
         schedule.arguments,
         idempotency_key=schedule_idempotency_key(schedule.name, fire_time),
-        metadata={"schedule": schedule.name, "fire_time": format_fire_time(fire_time)},
+        metadata={"schedule": schedule.name, FIRE_TIME_METADATA: format_fire_time(fire_time)},
     )
     now = now or django_timezone.now()
     lag_seconds = (now - fire_time).total_seconds()
@@ -150,6 +156,7 @@ class ScheduleInfo:
 
     name: str
     actor: str
+    arguments: dict[str, Any]
     cron: str
     timezone: str
     enabled: bool
@@ -162,6 +169,15 @@ class ScheduleInfo:
     last_lag_seconds: float | None
     last_job_id: str
     missed_count: int
+    last_missed_at: datetime | None
+
+
+class ScheduleNotFoundError(LookupError):
+    """Raised for a schedule name that no ``Schedule`` row has."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Schedule {name!r} not found.")
+        self.name = name
 
 
 def get_next_runs(schedule: Schedule, now: datetime | None = None, count: int = 3) -> list[datetime]:
@@ -172,24 +188,57 @@ def get_next_runs(schedule: Schedule, now: datetime | None = None, count: int = 
     return next_fire_times(schedule.cron, schedule.timezone, start + timedelta(microseconds=1), count)
 
 
+def describe_schedule(
+    schedule: Schedule, now: datetime | None = None, count: int = 3
+) -> ScheduleInfo:
+    """Return ``schedule`` with its next ``count`` runs and its last run and lag."""
+    return ScheduleInfo(
+        name=schedule.name,
+        actor=schedule.actor,
+        arguments=schedule.arguments,
+        cron=schedule.cron,
+        timezone=schedule.timezone,
+        enabled=schedule.enabled,
+        misfire_policy=schedule.misfire_policy,
+        grace_seconds=schedule.grace_seconds,
+        defined_in_code=schedule.defined_in_code,
+        next_runs=get_next_runs(schedule, now, count),
+        last_fire_at=schedule.last_fire_at,
+        last_run_at=schedule.last_run_at,
+        last_lag_seconds=schedule.last_lag_seconds,
+        last_job_id=schedule.last_job_id,
+        missed_count=schedule.missed_count,
+        last_missed_at=schedule.last_missed_at,
+    )
+
+
 def list_schedules(now: datetime | None = None, count: int = 3) -> list[ScheduleInfo]:
-    """Return every schedule with its next ``count`` runs and its last run and lag."""
+    """Return every schedule by name with its next ``count`` runs and its last run and lag."""
     return [
-        ScheduleInfo(
-            name=schedule.name,
-            actor=schedule.actor,
-            cron=schedule.cron,
-            timezone=schedule.timezone,
-            enabled=schedule.enabled,
-            misfire_policy=schedule.misfire_policy,
-            grace_seconds=schedule.grace_seconds,
-            defined_in_code=schedule.defined_in_code,
-            next_runs=get_next_runs(schedule, now, count),
-            last_fire_at=schedule.last_fire_at,
-            last_run_at=schedule.last_run_at,
-            last_lag_seconds=schedule.last_lag_seconds,
-            last_job_id=schedule.last_job_id,
-            missed_count=schedule.missed_count,
-        )
-        for schedule in Schedule.objects.order_by("name")
+        describe_schedule(schedule, now, count) for schedule in Schedule.objects.order_by("name")
     ]
+
+
+def get_schedule_info(name: str, now: datetime | None = None, count: int = 3) -> ScheduleInfo:
+    """Return the schedule ``name`` as ``list_schedules`` shows it.
+
+    Raises:
+      ScheduleNotFoundError: no schedule has that name.
+    """
+    schedule = Schedule.objects.filter(name=name).first()
+    if schedule is None:
+        raise ScheduleNotFoundError(name)
+    return describe_schedule(schedule, now, count)
+
+
+def get_current_fire_time() -> datetime | None:
+    """Return the fire time (UTC) of the running job if a schedule enqueued it, else None.
+
+    ``fire_schedule`` stores it in the job's metadata, so a retried or
+    redelivered job of one tick reads the same fire time.
+    """
+    message = CurrentMessage.get_current_message()
+    envelope = get_envelope(message) if message is not None else None
+    if envelope is None or FIRE_TIME_METADATA not in envelope.metadata:
+        return None
+    return datetime.fromisoformat(envelope.metadata[FIRE_TIME_METADATA])

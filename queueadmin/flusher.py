@@ -1,9 +1,8 @@
-"""The thread in each worker process that writes job records and cleans up.
+"""The thread in each worker process that writes job records.
 
 Every ``QUEUE_EVENT_FLUSH_INTERVAL_SECONDS`` it folds pending job events into
-records. Every ``QUEUE_RETENTION_INTERVAL_SECONDS`` one process (chosen by a
-Redis key with a TTL) deletes finished records and dead letters past their
-retention.
+records. Old records are deleted by the built-in clean-up schedule
+(``queueadmin.tasks``).
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ import threading
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
-
-from queueadmin.redisclient import get_redis, key
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +27,6 @@ class RecordFlusher(threading.Thread):
     def run(self) -> None:
         while not self._stopping.wait(settings.QUEUE_EVENT_FLUSH_INTERVAL_SECONDS):
             self._flush_once()
-            self._clean_if_due()
         self._flush_once(wait=True)
         connection.close()
 
@@ -47,14 +43,3 @@ class RecordFlusher(threading.Thread):
         except (redis.RedisError, DatabaseError) as exc:
             logger.warning("Writing job records failed, will try again: %s", exc)
             connection.close()
-
-    def _clean_if_due(self) -> None:
-        from queueadmin.cleaning import apply_retention
-
-        interval = settings.QUEUE_RETENTION_INTERVAL_SECONDS
-        try:
-            if not get_redis().set(key("retention", "due"), "1", nx=True, ex=interval):
-                return
-            apply_retention()
-        except (redis.RedisError, DatabaseError) as exc:
-            logger.warning("Job record retention clean-up failed: %s", exc)

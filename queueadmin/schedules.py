@@ -9,7 +9,8 @@ Example::
 
 ``runscheduler`` writes these into ``Schedule`` rows at start (marked
 ``defined_in_code``), so that the admin and the API show them with their
-state. A row of the same name that was created in the admin is left alone.
+state. A row of the same name that was created in the admin is left alone,
+and a code row whose schedule is no longer declared is deleted.
 """
 
 from __future__ import annotations
@@ -91,6 +92,15 @@ def scheduled(**options: Any) -> Callable[[JobActor], JobActor]:
     return decorator
 
 
+def unregister_schedule(name: str) -> bool:
+    """Withdraw the code schedule ``name``; return whether it was declared.
+
+    Used for schedules that a setting disables. The next
+    ``sync_code_schedules`` deletes the withdrawn schedule's row.
+    """
+    return _code_schedules.pop(name, None) is not None
+
+
 def get_code_schedules() -> list[ScheduleSpec]:
     """Return the schedules declared in code, by name."""
     return [_code_schedules[name] for name in sorted(_code_schedules)]
@@ -102,7 +112,10 @@ def sync_code_schedules() -> int:
     The ``tasks`` modules are imported first, so that their schedules are declared.
 
     Rows created in the admin with the same name are not changed, and a
-    warning names them.
+    warning names them. Code rows of schedules this process does not declare
+    (withdrawn, or disabled by a setting) are deleted, so that they stop
+    firing. While schedulers of two code versions run side by side, each start
+    rewrites the rows to its own version.
     """
     from queueadmin.actors import import_task_modules
     from queueadmin.models import Schedule
@@ -131,4 +144,16 @@ def sync_code_schedules() -> int:
                 setattr(row, key, value)
             row.save()
         count += 1
+    _delete_undeclared_rows()
     return count
+
+
+def _delete_undeclared_rows() -> None:
+    from queueadmin.models import Schedule
+
+    undeclared = Schedule.objects.filter(defined_in_code=True).exclude(
+        name__in=list(_code_schedules)
+    )
+    for name in undeclared.values_list("name", flat=True):
+        logger.info("Deleting the row of schedule %s, which the code no longer declares.", name)
+    undeclared.delete()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ninja import ModelSchema, Schema
@@ -127,6 +128,27 @@ class DeadLetterRetryIn(Schema):
 class DeadLetterRetryOut(Schema):
     retried: int
     job_ids: list[str]
+
+
+class ScheduleOut(Schema):
+    name: str
+    actor: str
+    arguments: dict[str, Any]
+    cron: str
+    timezone: str
+    enabled: bool
+    misfire_policy: str
+    grace_seconds: int
+    defined_in_code: bool
+    next_runs: list[datetime] = Field(
+        description="The next fire times in UTC, or none for a disabled schedule."
+    )
+    last_fire_at: datetime | None = Field(description="The latest fire time handled (UTC).")
+    last_run_at: datetime | None = Field(description="When the latest job was enqueued.")
+    last_lag_seconds: float | None = Field(description="Enqueue time minus fire time.")
+    last_job_id: str
+    missed_count: int
+    last_missed_at: datetime | None
 
 
 class ErrorOut(Schema):

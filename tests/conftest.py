@@ -46,10 +46,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def task_modules() -> None:
+    """Import every ``tasks`` module before a test changes the settings.
+
+    Some modules declare schedules at import by the settings (the Tencent
+    Meeting sync), so a first import under a test's settings would keep that
+    test's choice for the whole session.
+    """
+    from queueadmin.actors import import_task_modules
+
+    import_task_modules()
+
+
 @pytest.fixture
 def broker(redis_client: redis.Redis) -> Iterator[dramatiq.Broker]:
     """The project's Redis broker, with this session's keys emptied after the test."""
+    from queueadmin.jobevents import buffer
+
     yield dramatiq.get_broker()
+    # Events still buffered in this process would otherwise reach Redis after
+    # the clean-up and become job records of a later test.
+    buffer.push()
     keys = _namespace_keys(redis_client)
     if keys:
         redis_client.delete(*keys)

@@ -156,3 +156,27 @@ def test_environment_rejects_redis_without_host(fresh_environment: pytest.Monkey
         load_environment()
 
     assert str(caught.value).startswith("REDIS_URL='redis://' is invalid: the URL has no host")
+
+
+def test_environment_cron_settings(fresh_environment: pytest.MonkeyPatch) -> None:
+    fresh_environment.setenv("SCHEDULER_OUTBOX_RELAY_CRON", "")
+    fresh_environment.setenv("SCHEDULER_CLEAN_UP_CRON", " 0  4 * * 0 ")
+    fresh_environment.delenv("TENCENT_MEETING_SYNC_CRON", raising=False)
+
+    env = load_environment()
+
+    assert env.scheduler_outbox_relay_cron == ""
+    assert env.scheduler_clean_up_cron == "0 4 * * 0"
+    assert env.tencent_meeting_sync_cron == "15 * * * *"
+
+
+@pytest.mark.parametrize("value", ["61 * * * *", "daily", "* * * *"])
+def test_environment_rejects_cron(fresh_environment: pytest.MonkeyPatch, value: str) -> None:
+    fresh_environment.setenv("SCHEDULER_CLEAN_UP_CRON", value)
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_environment()
+
+    message = str(caught.value)
+    assert message.startswith(f"SCHEDULER_CLEAN_UP_CRON={value!r} is invalid: Invalid cron")
+    assert "or empty to disable the schedule" in message

@@ -301,3 +301,97 @@ def test_command_rejects_long_period(tencent):
 
     with pytest.raises(CommandError, match="between 1 and 31"):
         call_command("sync_tencent_meetings", "--days", "40")
+
+
+def test_sync_schedule_declared_only_when_configured(tencent, settings):
+    from integrations.tasks import (
+        TENCENT_MEETING_SYNC_SCHEDULE,
+        register_tencent_meeting_sync_schedule,
+    )
+    from queueadmin.schedules import get_code_schedules
+
+    def declared_names() -> list[str]:
+        return [spec.name for spec in get_code_schedules()]
+
+    # tests/conftest.py imported the tasks module without credentials.
+    assert TENCENT_MEETING_SYNC_SCHEDULE not in declared_names()
+    try:
+        spec = register_tencent_meeting_sync_schedule()
+
+        assert spec is not None
+        assert spec.actor_name == "sync_recent_tencent_meetings"
+        assert spec.cron == settings.TENCENT_MEETING_SYNC_CRON
+        assert spec.payload == {"lookback_hours": 24, "storage_provider": "local"}
+        assert TENCENT_MEETING_SYNC_SCHEDULE in declared_names()
+    finally:
+        settings.TENCENT_MEETING_SECRET_ID = ""
+        withdrawn = register_tencent_meeting_sync_schedule()
+    assert withdrawn is None
+    assert TENCENT_MEETING_SYNC_SCHEDULE not in declared_names()
+
+
+def test_sync_schedule_needs_cron(tencent, settings):
+    from integrations.tasks import (
+        TENCENT_MEETING_SYNC_SCHEDULE,
+        register_tencent_meeting_sync_schedule,
+    )
+    from queueadmin.schedules import get_code_schedules
+
+    settings.TENCENT_MEETING_SYNC_CRON = ""
+
+    assert register_tencent_meeting_sync_schedule() is None
+    assert TENCENT_MEETING_SYNC_SCHEDULE not in [spec.name for spec in get_code_schedules()]
+
+
+@pytest.mark.django_db
+def test_periodic_sync_without_credentials_does_nothing(caplog):
+    from integrations.tasks import sync_recent_tencent_meetings
+
+    with caplog.at_level("WARNING", logger="integrations.tasks"):
+        seen = sync_recent_tencent_meetings(lookback_hours=24)
+
+    assert seen == 0
+    assert "sync skipped because Tencent Meeting is not configured" in caplog.text
+    assert not Meeting.objects.filter(source=MeetingSource.TENCENT).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_periodic_sync_imports_period_before_fire_time(worker_factory, httpserver, tencent):
+    from queueadmin.firing import fire_schedule
+    from queueadmin.models import Schedule
+
+    httpserver.expect_request("/files/recording.mp4").respond_with_data(
+        b"\0" * 1000, content_type="video/mp4"
+    )
+    worker_factory(
+        queues=["external_api"],
+        TENCENT_MEETING_BASE_URL=httpserver.url_for("/").rstrip("/"),
+        TENCENT_MEETING_APP_ID=APP_ID,
+        TENCENT_MEETING_SDK_ID=SDK_ID,
+        TENCENT_MEETING_SECRET_ID=SECRET_ID,
+        TENCENT_MEETING_SECRET_KEY=SECRET_KEY,
+        TENCENT_MEETING_OPERATOR_ID="admin",
+    )
+    schedule = Schedule(
+        name="tencent-weekly",
+        actor="sync_recent_tencent_meetings",
+        arguments={"lookback_hours": 7 * 24},
+        cron="0 0 * * 3",
+    )
+    schedule.save()
+
+    job_id = fire_schedule(schedule, END)
+
+    def sync_record():
+        flush_job_events(wait=True)
+        record = JobRecord.objects.filter(job_id=job_id).first()
+        return record if record and record.status == JobStatus.SUCCEEDED else None
+
+    record = wait_until(sync_record, timeout=60)
+    assert record.idempotency_key == "schedule:tencent-weekly:2026-04-08T00:00:00+00:00"
+    assert record.result_summary == "2"
+    meetings = Meeting.objects.filter(source=MeetingSource.TENCENT).order_by("external_id")
+    assert [m.external_id for m in meetings] == ["m-100", "m-300"]
+    record_query = next(r for r in tencent.requests if r.path == "/v1/corp/records").args
+    assert record_query["start_time"] == str(int(START.timestamp()))
+    assert record_query["end_time"] == str(int(END.timestamp()))

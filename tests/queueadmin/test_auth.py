@@ -16,6 +16,8 @@ READ_ROUTES = [
     ("get", f"{API}/jobs"),
     ("get", f"{API}/jobs/unknown-job"),
     ("get", f"{API}/dead-letters"),
+    ("get", f"{API}/schedules"),
+    ("get", f"{API}/schedules/unknown-schedule"),
     ("get", "/api/docs"),
     ("get", "/api/openapi.json"),
 ]
@@ -86,7 +88,9 @@ def test_non_staff_token_rejected_403(broker, api_client, plain_user):
     assert response.status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/api/docs", "/api/openapi.json", f"{API}/health"])
+@pytest.mark.parametrize(
+    "path", ["/api/docs", "/api/openapi.json", f"{API}/health", f"{API}/schedules"]
+)
 def test_read_token_reaches_read_routes(broker, api_client, read_token, path):
     response = api_client.get(path, **bearer(read_token))
 
@@ -140,5 +144,6 @@ def test_openapi_lists_queue_routes(broker, api_client, read_token):
     for path in ("/api/queues/health", "/api/queues/metrics", "/api/queues/jobs",
                  "/api/queues/jobs/{job_id}", "/api/queues/queues/{name}/pause",
                  "/api/queues/clean", "/api/queues/dead-letters/retry",
-                 "/api/queues/jobs/{job_id}/cancel"):
+                 "/api/queues/jobs/{job_id}/cancel", "/api/queues/schedules",
+                 "/api/queues/schedules/{name}"):
         assert path in paths

@@ -16,7 +16,9 @@ from tests.helpers import wait_until
 from tests.testapp.models import Execution
 from tests.testapp.tasks import record_once
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The job events of these tests reach the shared Redis, which the broker
+# fixture empties after each test.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("broker")]
 
 
 def test_enqueue_without_redis_uses_outbox(private_redis):

@@ -110,3 +110,8 @@ def test_code_schedule_synced_at_start(scheduler_factory):
     row = Schedule.objects.get(name="test-new-year")
     assert row.defined_in_code is True
     assert row.cron == "0 0 1 1 *"
+    builtins = Schedule.objects.filter(name__in=["queue-clean-up", "outbox-relay"])
+    assert sorted(builtins.values_list("actor", flat=True)) == [
+        "clean_up_queue_records",
+        "relay_outbox",
+    ]
