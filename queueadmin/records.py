@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 
 #: Events read from Redis and written to the database in one transaction.
 BATCH_SIZE = 1000
-#: Seconds a flush may hold the lock before another process may take it.
-LOCK_TIMEOUT_SECONDS = 60
+#: Seconds the lock lives without renewal; each batch renews it, so a process
+#: killed during a flush blocks the others for at most this long.
+LOCK_TIMEOUT_SECONDS = 15
 SUMMARY_LENGTH = 255
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -286,17 +287,31 @@ def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
     if not lock.acquire(blocking=wait):
         return 0
     written = 0
+    lock_lost = False
     try:
         while written < max_events:
             raw_events = client.lrange(job_events_key(), 0, BATCH_SIZE - 1)
             if not raw_events:
                 break
             apply_events([json.loads(raw) for raw in raw_events])
+            try:
+                # Renews the lock, or fails when it expired and another
+                # process may be reading the same batch: only the owner trims.
+                lock.reacquire()
+            except redis.exceptions.LockError:
+                logger.warning(
+                    "The job event lock expired during a flush; leaving %d events "
+                    "for the next flush, which applies them again.",
+                    len(raw_events),
+                )
+                lock_lost = True
+                break
             client.ltrim(job_events_key(), len(raw_events), -1)
             written += len(raw_events)
     finally:
         try:
-            lock.release()
+            if not lock_lost:
+                lock.release()
         except redis.exceptions.LockError:
             logger.warning("The job event lock expired during a flush of %d events.", written)
     return written

@@ -82,31 +82,49 @@ class RedisServer:
         )
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.RedisError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start") from None
-                time.sleep(0.05)
-        client.close()
+        try:
+            while True:
+                try:
+                    client.ping()
+                    break
+                except redis.RedisError:
+                    if time.monotonic() > deadline or self.process.poll() is not None:
+                        raise RuntimeError(
+                            f"redis-server on port {self.port} did not start"
+                        ) from None
+                    time.sleep(0.05)
+        except BaseException:
+            # A server that never answered must not outlive the test.
+            self._kill()
+            raise
+        finally:
+            client.close()
         return self.url
 
     def stop(self) -> None:
-        """Stop the server with SHUTDOWN, which writes the append-only file first."""
+        """Stop the server with SHUTDOWN, which writes the append-only file first.
+
+        A server that does not take the command or does not exit within 30 s
+        is killed, so no test leaves a redis-server behind.
+        """
         if self.process is None or self.process.poll() is not None:
             return
         client = redis.Redis.from_url(self.url, socket_timeout=5)
         try:
             client.shutdown(nosave=False)
-        except redis.ConnectionError:
+        except redis.RedisError:
+            # The connection closes as the server exits; any other error is
+            # handled by the kill below.
             pass
         finally:
             client.close()
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
+            self._kill()
+
+    def _kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
 

@@ -58,7 +58,8 @@ def test_job_enqueued_by_job_inherits_id(worker):
 
 
 def test_json_log_lines_carry_job_context(worker_factory):
-    worker = worker_factory(LOG_FORMAT="json")
+    # Debug level, for the queue machinery's "Enqueued job" line of the child job.
+    worker = worker_factory(LOG_FORMAT="json", LOG_LEVEL="DEBUG")
     parent_id = parent_job.enqueue(key="logged", correlation_id="corr-logs")
     wait_until(lambda: worker.count("Child job ran for logged:child") == 1, timeout=30)
 

@@ -70,4 +70,5 @@ def test_delayed_job_runs_at_due_time_after_restart(private_redis, worker_factor
     effect = Execution.objects.get(key="delayed-restart")
     run_after = (effect.created_at - enqueued_at).total_seconds()
     assert run_after >= 9.5
-    assert run_after <= 10 + 8
+    # Due at 10 s: a few seconds allow for the consumer's reconnect after the restart.
+    assert run_after <= 10 + 3
