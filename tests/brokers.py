@@ -94,7 +94,7 @@ class RedisServer:
                         ) from None
                     time.sleep(0.05)
         except BaseException:
-            # A server that never answered must not outlive the test.
+            # A server that never responded must not outlive the test.
             self._kill()
             raise
         finally:
