@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -48,6 +48,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
 from dramatiq.errors import ConnectionClosed
+from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.message import Message
 
 from queueadmin import deliveries, jobevents, settlement
@@ -111,6 +112,7 @@ class ProjectRedisBroker(RedisBroker):
         idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS,
         **options: Any,
     ) -> None:
+        self._hook_cache: dict[str, tuple[tuple[int, ...], list[Any]]] = {}
         super().__init__(**options)
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
         # Acks and nacks send the commands deferred through queueadmin.settlement.
@@ -119,6 +121,49 @@ class ProjectRedisBroker(RedisBroker):
             name: self.client.register_script(_load_script(name))
             for name in ("send", "fetch", "requeue", "cancel")
         }
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        """Call each middleware's ``before_<signal>`` hook, in list order.
+
+        Behaves as Dramatiq's ``Broker.emit_before``: a ``MiddlewareError``
+        (``SkipMessage`` among them) propagates and any other error is logged.
+        Middleware that leaves the hook as Dramatiq's no-op is not called.
+        """
+        name = "before_" + signal
+        for middleware, hook in self._hooks(name):
+            try:
+                hook(self, *args, **kwargs)
+            except MiddlewareError:
+                raise
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
+
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        """Call each middleware's ``after_<signal>`` hook, in reverse list order; log errors."""
+        name = "after_" + signal
+        for middleware, hook in self._hooks(name):
+            try:
+                hook(self, *args, **kwargs)
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
+
+    def _hooks(self, name: str) -> list[tuple[Middleware, Callable[..., Any]]]:
+        # Dramatiq looks every hook up on every middleware for each signal,
+        # which costs each job several microseconds per middleware. The
+        # overriding hooks are listed once per hook name and middleware list.
+        identity = tuple(map(id, self.middleware))
+        cached = self._hook_cache.get(name)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        ordered = reversed(self.middleware) if name.startswith("after_") else self.middleware
+        default = getattr(Middleware, name, None)
+        hooks = [
+            (middleware, getattr(middleware, name))
+            for middleware in ordered
+            if getattr(type(middleware), name, None) is not default
+        ]
+        self._hook_cache[name] = (identity, hooks)
+        return hooks
 
     def declare_queue(self, queue_name: str) -> None:
         """Declare a queue. Unlike Dramatiq's broker, no ``.DQ`` delay queue is declared,
