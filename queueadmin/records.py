@@ -281,6 +281,9 @@ def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
     """
     buffer.push()
     client = get_redis()
+    if not wait and client.llen(job_events_key()) == 0:
+        # An idle worker's flusher costs Redis one command, not a lock round.
+        return 0
     lock = client.lock(
         key("job-events", "lock"), timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=5
     )
