@@ -178,36 +178,34 @@ def _row(record: SimpleNamespace, converters) -> tuple:
     return tuple(values)
 
 
-#: Rows per upsert statement: 500 x 27 parameters stay below the limits of
-#: PostgreSQL (65,535) and SQLite 3.32+ (32,766).
-UPSERT_ROWS = 500
-
-
-def _upsert_sql(row_count: int) -> str:
+@functools.cache
+def _upsert_sql(vendor: str) -> str:
     table = connection.ops.quote_name(JobRecord._meta.db_table)
     columns = [connection.ops.quote_name(field.column) for field in _WRITTEN_FIELDS]
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    placeholders = ", ".join(["%s"] * len(columns))
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * row_count)} "
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "
         f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
     )
 
 
 def _upsert(rows: list[tuple]) -> None:
+    # One single-row statement run with executemany: psycopg 3 sends it as a
+    # prepared statement in pipeline mode, and sqlite3 loops in C. A multi-row
+    # VALUES list is slower, because psycopg parses its thousands of
+    # placeholders on the client for every batch.
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), UPSERT_ROWS):
-            chunk = rows[start : start + UPSERT_ROWS]
-            cursor.execute(_upsert_sql(len(chunk)), [value for row in chunk for value in row])
+        cursor.executemany(_upsert_sql(connection.vendor), rows)
 
 
 def apply_events(events: list[dict[str, Any]]) -> int:
-    """Write ``events`` into job records with one upsert statement per 500 jobs.
+    """Write ``events`` into job records with one upsert per job, sent as a batch.
 
-    Records are folded as plain namespaces and written with multi-row
-    ``INSERT … ON CONFLICT (job_id) DO UPDATE`` statements (PostgreSQL and
-    SQLite 3.24+): the ORM's per-value preparation cost more than the rest of
-    a no-op job. Returns the number of records written.
+    Records are folded as plain namespaces and written with
+    ``INSERT … ON CONFLICT (job_id) DO UPDATE`` (PostgreSQL and SQLite 3.24+):
+    the ORM's per-value preparation cost more than the rest of a no-op job.
+    Returns the number of records written.
     """
     by_job: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
