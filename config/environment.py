@@ -180,6 +180,9 @@ class Environment(BaseSettings):
     default_from_email: str = Field(
         "Meetingflow <no-reply@example.com>", description="a sender address"
     )
+    queue_record_writer: Literal["worker", "process"] = Field(
+        "worker", description="worker (a thread in each worker process) or process"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="one of DEBUG, INFO, WARNING, ERROR"
     )

@@ -1,4 +1,4 @@
-"""The thread in each worker process that writes job records.
+"""The thread that writes job records, in each worker process or in write_job_records.
 
 Every ``QUEUE_EVENT_FLUSH_INTERVAL_SECONDS`` it folds pending job events into
 records. Old records are deleted by the built-in clean-up schedule

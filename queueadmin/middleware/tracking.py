@@ -100,8 +100,14 @@ class JobTracking(Middleware):
         self._flusher = None
 
     def after_worker_boot(self, broker, worker):
+        from django.conf import settings
+
         from queueadmin.flusher import RecordFlusher
 
+        if settings.QUEUE_RECORD_WRITER != "worker":
+            # ``write_job_records`` runs in a process of its own, so the
+            # writing of records does not take the worker threads' GIL.
+            return
         self._flusher = RecordFlusher()
         self._flusher.start()
 

@@ -152,3 +152,18 @@ def test_runworkers_unknown_queue() -> None:
     message = str(caught.value)
     assert "'reports'" in message
     assert "meetings, emails, external_api" in message
+
+
+def test_runworkers_starts_record_writer(broker, transactional_db) -> None:
+    env = subprocess_env(QUEUE_RECORD_WRITER="process")
+    process = WorkerProcess(["runworkers", "--queues", "emails"], env)
+    try:
+        process.wait_for_line(READY_LINE, times=1, timeout=READY_TIMEOUT)
+        process.wait_for_line("Writing job records", timeout=READY_TIMEOUT)
+        children = [command_line(pid) for pid in child_pids(process.process.pid)]
+    finally:
+        process.stop(graceful=True)
+
+    assert any("write_job_records" in args for args in children)
+    # rundramatiq replaces itself with Dramatiq's command, which keeps --queues.
+    assert any("--queues" in args for args in children)

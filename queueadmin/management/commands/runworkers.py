@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -19,7 +20,8 @@ class Command(BaseCommand):
         "Start one 'rundramatiq' per queue with the threads set by "
         "QUEUE_CONCURRENCY_<QUEUE>, and restart any that exits. Stops on SIGTERM "
         "or SIGINT, and exits with code 1 when a queue's workers exit more than "
-        "--max-restarts times within --restart-window seconds."
+        "--max-restarts times within --restart-window seconds. With "
+        "QUEUE_RECORD_WRITER=process it also runs write_job_records."
     )
 
     def add_arguments(self, parser):
@@ -60,6 +62,10 @@ class Command(BaseCommand):
                 manage_py, queue, threads, processes=processes, extra=shutdown_arguments
             )
             groups.append(WorkerGroup(name=queue, command=command))
+
+        if settings.QUEUE_RECORD_WRITER == "process":
+            command = [sys.executable, str(manage_py), "write_job_records"]
+            groups.append(WorkerGroup(name="job records", command=command))
 
         policy = RestartPolicy(max_restarts=max_restarts, window_seconds=restart_window)
         code = Supervisor(groups, policy, cwd=manage_py.parent).run()
