@@ -58,11 +58,11 @@ SCENARIOS = {
 def _settings(args: argparse.Namespace) -> BenchSettings:
     if args.smoke:
         return BenchSettings(
-            jobs=args.jobs or 100, repeats=args.repeat or 1, latency_probes=5, idle_seconds=1.0,
+            jobs=args.jobs or 100, middleware_jobs=args.middleware_jobs or 100, repeats=args.repeat or 1, latency_probes=5, idle_seconds=1.0,
             idle_load_seconds=2.0, admin_records=1_000, admin_waiting=100, admin_requests=5, smoke=True,
         )
     return BenchSettings(
-        jobs=args.jobs or 10_000, repeats=args.repeat or 3, latency_probes=200, idle_seconds=1.0,
+        jobs=args.jobs or 10_000, middleware_jobs=args.middleware_jobs or 3_000, repeats=args.repeat or 3, latency_probes=200, idle_seconds=1.0,
         idle_load_seconds=5.0, admin_records=1_000_000, admin_waiting=100_000, admin_requests=20,
         smoke=False,
     )
@@ -73,6 +73,10 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="100 jobs, 1 repeat, small fills; write to a temporary file")
     parser.add_argument("--repeat", type=int, help="repeats per scenario (default 3, smoke 1)")
     parser.add_argument("--jobs", type=int, help="jobs per throughput measurement (default 10000, smoke 100)")
+    parser.add_argument(
+        "--middleware-jobs", type=int,
+        help="jobs per drain of the per-middleware scenario (default 3000, smoke 100)",
+    )
     parser.add_argument("--output", type=Path, help="Markdown report (default BENCHMARKS.md, smoke a temporary file)")
     parser.add_argument("--json", type=Path, help="also write the raw results as JSON to this file")
     parser.add_argument("--work-dir", type=Path, help="folder for logs, profiles and SQLite (default var/bench/<run id>)")

@@ -241,7 +241,7 @@ def render(bench: BenchRun, header: dict) -> str:
          [("commands/s incl. script commands", "commands_per_second", _ms),
           ("commands/s sent", "client_commands_per_second", _ms)],
          ("Product ÷ this", "commands_per_second", product)),
-        ("Per-middleware cost (product drain 1x8)", "middleware",
+        (f"Per-middleware cost (product drain 1x8, {settings.middleware_jobs:,} jobs)", "middleware",
          [("drain s", "seconds", _seconds), ("jobs/s", "jobs_per_second", _rate)], None),
         ("Queue administration endpoints (ms)", "admin",
          [("p50", "p50_ms", _ms), ("p95", "p95_ms", _ms)], None),
@@ -279,7 +279,7 @@ def _memory_table(bench: BenchRun, columns) -> list[str]:
 
 def _scenario_extra(bench: BenchRun, scenario: str) -> list[str]:
     if scenario == "middleware":
-        costs = middleware.costs(bench.results.get("middleware", {}), bench.settings.jobs)
+        costs = middleware.costs(bench.results.get("middleware", {}), bench.settings.middleware_jobs)
         if not costs:
             return []
         lines = ["", "| Left out | Cost, µs per job |", "|---|---|"]

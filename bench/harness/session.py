@@ -21,6 +21,7 @@ class BenchSettings:
     """Sizes and durations of a run (``--smoke`` makes them small)."""
 
     jobs: int
+    middleware_jobs: int
     repeats: int
     latency_probes: int
     idle_seconds: float
@@ -30,10 +31,10 @@ class BenchSettings:
     admin_requests: int
     smoke: bool
 
-    @property
-    def drain_timeout(self) -> float:
-        """Seconds one drain may take: a floor of 50 jobs/s, plus start-up."""
-        return 120 + self.jobs / 50
+    @staticmethod
+    def drain_timeout(jobs: int) -> float:
+        """Return the seconds a drain of ``jobs`` may take: a floor of 20 jobs/s, plus start-up."""
+        return 120 + jobs / 20
 
 
 class BenchRun:

@@ -52,11 +52,12 @@ def measure_drain(
     processes: int,
     threads: int,
     *,
+    jobs: int | None = None,
     graceful_stop: bool = False,
 ) -> dict:
     """Fill the queue, start the worker command, and time the drain (see the module docstring).
 
-    Returns ``seconds``, ``startup_seconds``, ``jobs_per_second``, ``failed``,
+    ``jobs`` defaults to the run's job count. Returns ``seconds``, ``startup_seconds``, ``jobs_per_second``, ``failed``,
     ``rss`` (peak bytes per process: a list of ``(role, bytes)``) and, for
     the product, ``records_seconds``: the time from the end of the drain until
     every job event was written into job records.
@@ -65,7 +66,8 @@ def measure_drain(
       TimeoutError: the drain took longer than the run's drain timeout.
       RuntimeError: the queue did not hold the N jobs, or the worker exited.
     """
-    jobs = bench.settings.jobs
+    jobs = jobs or bench.settings.jobs
+    timeout = bench.settings.drain_timeout(jobs)
     client = deployment.client()
     worker = sampler = None
     try:
@@ -73,7 +75,7 @@ def measure_drain(
             # Every product drain starts from an empty job record table. A
             # smoke run keeps the rows: its scenarios run at the same time.
             clear_job_records(deployment.env["DATABASE_URL"])
-        bench.run_client(deployment, "fill", "--jobs", str(jobs), timeout=bench.settings.drain_timeout)
+        bench.run_client(deployment, "fill", "--jobs", str(jobs), timeout=timeout)
         before = deployment.state(client, jobs)
         if before.waiting != jobs:
             raise RuntimeError(f"{deployment.system}: {before.waiting} jobs waiting after the fill, expected {jobs}.")
@@ -84,7 +86,7 @@ def measure_drain(
         )
         sampler = RssSampler(worker.pid)
         sampler.start()
-        started, first, finished = _poll_drain(deployment, client, worker, jobs, bench.settings.drain_timeout)
+        started, first, finished = _poll_drain(deployment, client, worker, jobs, timeout)
         records_seconds = None
         if isinstance(deployment, ProductDeployment):
             records_seconds = _wait_for_records(deployment, client, finished)

@@ -5,7 +5,9 @@ Each of the product's own middleware (the ``queueadmin.*`` entries of
 ``QUEUE_DISABLED_MIDDLEWARE``, and once all of them together. The jobs are
 sent with the full list in every variant, so only the worker differs. The
 cost of a middleware is ``(median drain time with all - median drain time
-without it) / N``, in microseconds per job. A negative cost is noise: the
+without it) / N``, in microseconds per job, where N is the run's
+``middleware_jobs`` (fewer than the other drains: this scenario runs over
+a dozen variants). A negative cost is noise: the
 variant happened to run slower.
 """
 
@@ -68,7 +70,7 @@ def run(bench: BenchRun) -> None:
             progress(f"middleware {repeat + 1}/{bench.settings.repeats}: {name}")
             deployment = bench.deploy("product", QUEUE_DISABLED_MIDDLEWARE=disabled)
             try:
-                result = measure_drain(bench, deployment, 1, 8)
+                result = measure_drain(bench, deployment, 1, 8, jobs=bench.settings.middleware_jobs)
             except (RuntimeError, TimeoutError) as exc:
                 bench.error("middleware", f"{name}, repeat {repeat + 1}: {exc}")
                 continue
