@@ -50,18 +50,16 @@ def _at_least(text: str, measured: float | None, required: float | None, unit: s
     if measured is None or required is None:
         return TargetResult(text, "not measured", None, "")
     met = measured >= required
-    margin = (measured - required) / required * 100 if required else 0.0
-    word = "above" if margin >= 0 else "below"
-    return TargetResult(text, f"{show(measured)}{unit} (required {show(required)}{unit})", met, f"{abs(margin):.0f} % {word}")
+    margin = f"{measured / required:.2f}x the required" if required else ""
+    return TargetResult(text, f"{show(measured)}{unit} (required {show(required)}{unit})", met, margin)
 
 
 def _at_most(text: str, measured: float | None, limit: float | None, unit: str, show) -> TargetResult:
     if measured is None or limit is None:
         return TargetResult(text, "not measured", None, "")
     met = measured <= limit
-    margin = (limit - measured) / limit * 100 if limit else 0.0
-    word = "under" if margin >= 0 else "over"
-    return TargetResult(text, f"{show(measured)}{unit} (limit {show(limit)}{unit})", met, f"{abs(margin):.0f} % {word}")
+    margin = f"{measured / limit:.2f}x the limit" if limit else ""
+    return TargetResult(text, f"{show(measured)}{unit} (limit {show(limit)}{unit})", met, margin)
 
 
 def _scaled(value: float | None, factor: float) -> float | None:
@@ -205,7 +203,8 @@ def render(bench: BenchRun, header: dict) -> str:
         "",
         "## Targets",
         "",
-        "Reported, not asserted. Each compares medians of this run.",
+        "Reported, not asserted. Each compares medians of this run. The margin is the measured value",
+        "divided by the required value (at least 1.00x to meet) or by the limit (at most 1.00x).",
         "",
         "| Target | Measured | Result | Margin |",
         "|---|---|---|---|",
