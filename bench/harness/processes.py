@@ -24,8 +24,10 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 #: Seconds between two RSS samples of a watched process tree.
 RSS_SAMPLE_INTERVAL_SECONDS = 0.05
 
-#: Every process this orchestrator started and has not stopped yet.
+#: Every long-running process this orchestrator started and has not stopped yet.
 _running: dict[int, ManagedProcess] = {}
+#: Every child of ``run_json_child`` that has not exited yet.
+_json_children: dict[int, subprocess.Popen] = {}
 
 
 class ChildFailed(RuntimeError):
@@ -111,6 +113,17 @@ def stop_all() -> None:
     """Stop every process that this orchestrator started and that still runs."""
     for process in list(_running.values()):
         process.stop(graceful_seconds=5)
+    for child in list(_json_children.values()):
+        _kill_group(child)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
 
 
 def python_command(*args: str) -> list[str]:
@@ -138,16 +151,15 @@ def run_json_child(args: list[str], env: dict[str, str], log_path: Path, timeout
             args, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=log, start_new_session=True,
         )
+        _json_children[process.pid] = process
         try:
             stdout, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+            _kill_group(process)
             raise TimeoutError(f"{args[1:4]} ran longer than {timeout} s; see {log_path}") from None
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            _kill_group(process)
+            _json_children.pop(process.pid, None)
     lines = stdout.decode(errors="replace").strip().splitlines()
     if process.returncode != 0 or not lines:
         raise ChildFailed(f"{args[1:4]} exited with {process.returncode}; see {log_path}")
