@@ -11,8 +11,8 @@ BLPOP. Latency is the difference.
 - idle: each probe is sent at least ``idle_seconds`` (1 s) after the previous
   one started, so the worker has been idle that long. To keep the run short,
   the four producers run at once, each with its own time slots a quarter of
-  a period apart, so probes of different systems do not overlap unless a
-  probe starts so late that it shifts its system's later probes.
+  a period apart. Probes of different systems overlap only when a probe
+  starts so late that it shifts its system's later probes.
 
 Every producer first sends untimed probes and waits for them, which also
 waits until its worker takes jobs.
