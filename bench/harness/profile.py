@@ -1,9 +1,9 @@
 """Summarise the pyinstrument sessions that ``bench.profiling.ThreadProfiler`` saved.
 
 The per-job path of a Dramatiq worker runs in two kinds of threads. A worker
-thread calls ``process_message``, which runs each middleware's hooks and the
-actor. The consumer thread fetches messages and acknowledges finished ones
-(``do_fetch``, ``do_ack`` and so on). The summary lists the parts of both,
+thread calls ``process_message``, which runs each middleware's hooks, the
+actor and the acknowledgement. The consumer thread calls the broker to fetch messages, to wait for
+work and to acknowledge finished jobs. The summary lists the parts of both,
 each as microseconds per job: inclusive profile time divided by the job count.
 """
 
@@ -13,8 +13,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Dramatiq frames that only dispatch to the middleware: their callees are the parts.
-_DISPATCHERS = {("emit_before", "broker.py"), ("emit_after", "broker.py")}
+#: Files of the broker classes whose methods the consumer thread calls.
+_BROKER_FILES = ("queueadmin/broker.py", "dramatiq/brokers/redis.py")
+
+#: Dramatiq frames that only dispatch to the middleware or to the consumer's ack
+#: and nack (Dramatiq 2 acknowledges in the worker thread): their callees are the parts.
+_DISPATCHERS = {
+    ("emit_before", "broker.py"),
+    ("emit_after", "broker.py"),
+    ("post_process_message", "worker.py"),
+}
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,8 @@ def _parts_of(frame):
 
 
 def _is_broker_call(frame) -> bool:
-    return frame.function.startswith("do_") and "broker" in (frame.file_path or "")
+    """Return whether ``frame`` is a method of the Redis broker (fetch, ack, wait for work...)."""
+    return (frame.class_name or "").endswith("Broker") and (frame.file_path or "").endswith(_BROKER_FILES)
 
 
 def _walk(frame):
@@ -70,7 +79,7 @@ def summarise_profiles(directory: Path, jobs: int) -> dict:
     """Return the parts of the per-job path found in ``directory``, most expensive first.
 
     The result has ``worker_parts`` (callees of ``process_message``),
-    ``consumer_parts`` (the broker's ``do_*`` calls of the consumer threads),
+    ``consumer_parts`` (the outermost broker method calls of the consumer threads),
     ``process_message_us`` (the whole of ``process_message`` per job) and
     ``sessions`` (the number of thread profiles read).
     """
