@@ -84,6 +84,10 @@ def _parse_args() -> argparse.Namespace:
         "--scenarios", default=",".join(SCENARIOS),
         help=f"comma-separated scenarios to run (default all: {','.join(SCENARIOS)})",
     )
+    parser.add_argument(
+        "--report-from", type=Path, metavar="JSON",
+        help="write the report from the --json results of an earlier run, without measuring",
+    )
     parser.add_argument("--rq-db", type=int, help="Redis database number for RQ (default: REDIS_URL's plus one)")
     args = parser.parse_args()
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
@@ -196,8 +200,29 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _report_from(args: argparse.Namespace) -> None:
+    data = json.loads(args.report_from.read_text())
+    settings = BenchSettings(**data["settings"])
+    context = RunContext("report", "", "", "", Path("."))
+    bench = BenchRun(context, settings, Path("."))
+    for scenario, rows in data["results"].items():
+        for row, metrics in rows.items():
+            for metric, values in metrics.items():
+                for value in values:
+                    bench.record(scenario, row, metric, value)
+    for scenario, notes in data["notes"].items():
+        bench.notes[scenario].extend(notes)
+    bench.extra.update(data["extra"])
+    output = args.output or BASE_DIR / "BENCHMARKS.md"
+    output.write_text(report.render(bench, data["header"]))
+    progress(f"wrote {output} from {args.report_from}")
+
+
 def main() -> None:
     args = _parse_args()
+    if args.report_from:
+        _report_from(args)
+        return
     settings = _settings(args)
     run_id = uuid.uuid4().hex[:8]
     work_dir = (args.work_dir or BASE_DIR / "var" / "bench" / run_id).resolve()

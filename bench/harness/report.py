@@ -309,7 +309,11 @@ def _profile_lines(bench: BenchRun) -> list[str]:
     profile = bench.extra.get("profile")
     if not profile:
         return [f"Not profiled. {' '.join(bench.notes.get('profile', []))}".rstrip()]
-    top = profile["worker_parts"][:3]
+    # Own time of a frame and built-in calls are not parts of the path.
+    top = [
+        part for part in profile["worker_parts"]
+        if not part["name"].endswith("(own time)") and "<built-in>" not in part["name"]
+    ][:3]
     lines = [
         f"pyinstrument, 1 ms interval, {profile['sessions']} thread profiles. Times are thread wall time",
         "per job (the 8 worker threads share one GIL), so the shares matter more than the microseconds.",
