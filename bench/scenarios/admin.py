@@ -26,6 +26,7 @@ def run(bench: BenchRun) -> None:
             "(it fills the job records with generate_series).",
         )
         return
+
     settings = bench.settings
     name = f"bench_admin_{bench.context.run_id}"
     deployment = bench.deploy("product")
@@ -50,16 +51,22 @@ def run(bench: BenchRun) -> None:
         deployment.cleanup(client)
         client.close()
         drop_database(base_url, name)
+
     bench.extra["admin"] = {
         "fill_seconds": result["fill_seconds"],
         "enqueue_seconds": result["enqueue_seconds"],
         "paths": result["paths"],
     }
+    _record_rounds(bench, result["rounds"])
+
+
+def _record_rounds(bench: BenchRun, rounds: list[dict]) -> None:
     unhealthy: set[int] = set()
-    for round_result in result["rounds"]:
+    for round_result in rounds:
         for endpoint, timings in round_result["timings_ms"].items():
             bench.record("admin", endpoint, "p50_ms", percentile(timings, 50))
             bench.record("admin", endpoint, "p95_ms", percentile(timings, 95))
+
             statuses = round_result["statuses"][endpoint]
             if endpoint == "health" and 503 in statuses:
                 # With waiting jobs and no live worker the health is "unhealthy",
@@ -69,9 +76,10 @@ def run(bench: BenchRun) -> None:
             failed = [status for status in statuses if status >= 400]
             if failed:
                 bench.error("admin", f"{endpoint}: HTTP status {failed[0]} in {len(failed)} requests.")
+
     if unhealthy:
         bench.note(
             "admin",
             "health answered 503 (unhealthy: jobs wait and no worker runs) in up to "
-            f"{max(unhealthy)} of the {settings.admin_requests} requests per round.",
+            f"{max(unhealthy)} of the {bench.settings.admin_requests} requests per round.",
         )
