@@ -19,7 +19,11 @@ def main() -> None:
 
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except ConfigurationError as exc:
+        # Settings that combine several variables check them while loading.
+        sys.exit(f"Configuration error:\n{exc}")
 
 
 if __name__ == "__main__":

@@ -25,43 +25,9 @@ import uuid
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
 
-FILL_SQL = """
-INSERT INTO queueadmin_jobrecord (
-    job_id, actor, queue, status, priority, idempotency_key, correlation_id, user_id,
-    payload, options, broker_message_id, attempts, enqueued_at, eta, started_at,
-    finished_at, updated_at, status_changed_at, wait_ms, duration_ms, next_retry_delay_ms,
-    progress, progress_message, result_summary, last_error, traceback
-)
-SELECT
-    md5(n::text || %(salt)s)::uuid::text,
-    (ARRAY['process_meeting','analyze_meeting','send_email','sync_calendar'])[1 + n %% 4],
-    (ARRAY['meetings','meetings','emails','external_api'])[1 + n %% 4],
-    CASE WHEN n %% 1000 = 0 THEN 'dead' WHEN n %% 97 = 0 THEN 'enqueued'
-         WHEN n %% 101 = 0 THEN 'cancelled' ELSE 'succeeded' END,
-    0, md5(n::text), 'corr-' || (n / 10)::text, '',
-    jsonb_build_object('meeting_id', n), '{}'::jsonb, '', 1,
-    now() - make_interval(secs => %(rows)s - n), NULL,
-    now() - make_interval(secs => %(rows)s - n),
-    now() - make_interval(secs => %(rows)s - n),
-    now(), now(), 5, 20, NULL, 100, '', '', '', ''
-FROM generate_series(1, %(rows)s) AS n
-"""
-
-
-def _create_database(base_url: str, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return base_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _drop_database(base_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+from bench.harness.database import create_database, drop_database, fill_job_records  # noqa: E402
 
 
 def _time_request(client, path: str, repeat: int, **headers) -> tuple[float, float, int]:
@@ -86,11 +52,9 @@ def _measure(rows: int, repeat: int) -> None:
     from queueadmin.models import ApiToken, JobRecord, TokenScope
 
     call_command("migrate", verbosity=0)
-    started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(FILL_SQL, {"rows": rows, "salt": uuid.uuid4().hex})
-        cursor.execute("ANALYZE queueadmin_jobrecord")
-    print(f"filled {rows} rows in {time.perf_counter() - started:.1f} s")
+        seconds = fill_job_records(cursor, rows)
+    print(f"filled {rows} rows in {seconds:.1f} s")
 
     user = get_user_model().objects.create_superuser("bench", password="bench-pw")
     token = ApiToken(name="bench", user=user, scope=TokenScope.READ)
@@ -149,7 +113,7 @@ def main() -> None:
     name = f"bench_job_records_{uuid.uuid4().hex[:8]}"
     env = dict(
         os.environ,
-        DATABASE_URL=_create_database(base_url, name),
+        DATABASE_URL=create_database(base_url, name),
         DJANGO_SETTINGS_MODULE="bench.settings_recording",
         QUEUE_REDIS_NAMESPACE=f"bench-{uuid.uuid4().hex[:8]}",
         PYTHONPATH=str(BASE_DIR),
@@ -161,7 +125,7 @@ def main() -> None:
             cwd=BASE_DIR, env=env, check=True,
         )
     finally:
-        _drop_database(base_url, name)
+        drop_database(base_url, name)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def _child(jobs: int) -> None:
     try:
         started = time.perf_counter()
         for index in range(jobs):
-            noop_job.enqueue(index=index)
+            noop_job.enqueue(index=index, label="overhead", tag="bench")
         broker.join("emails", interval=5, timeout=600_000)
         elapsed = time.perf_counter() - started
     finally:

@@ -148,6 +148,13 @@ class Environment(BaseSettings):
     queue_prefetch_per_thread: int = Field(
         1, ge=1, le=100, description="an integer 1-100 (messages per worker thread)"
     )
+    queue_disabled_middleware: str = Field(
+        "",
+        description=(
+            "a comma-separated list of Dramatiq middleware to leave out, each a dotted "
+            "path or a class name from the DRAMATIQ_BROKER list in config/settings.py"
+        ),
+    )
     queue_rate_limits: dict[str, str] = Field(
         default_factory=lambda: {"sms": "10/minute", "external_api": "5/second"},
         description="a JSON object of name to '<count>/<second|minute|hour>'",

@@ -8,6 +8,7 @@ from config.broker_client import build_broker_client
 from config.embedded_redis import EmbeddedRedis
 from config.environment import BASE_DIR, load_environment
 from config.logging import build_logging_config
+from config.middleware import without_disabled_middleware
 
 env = load_environment()
 
@@ -218,6 +219,9 @@ DRAMATIQ_BROKER = {
         "queueadmin.middleware.retries.BackoffRetries",
     ],
 }
+DRAMATIQ_BROKER["MIDDLEWARE"] = without_disabled_middleware(
+    DRAMATIQ_BROKER["MIDDLEWARE"], env.queue_disabled_middleware
+)
 DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 
 # Meetings

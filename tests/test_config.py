@@ -180,3 +180,47 @@ def test_environment_rejects_cron(fresh_environment: pytest.MonkeyPatch, value: 
     message = str(caught.value)
     assert message.startswith(f"SCHEDULER_CLEAN_UP_CRON={value!r} is invalid: Invalid cron")
     assert "or empty to disable the schedule" in message
+
+
+BROKER_MIDDLEWARE = [
+    "django_dramatiq.middleware.DbConnectionsMiddleware",
+    "queueadmin.middleware.heartbeat.WorkerHeartbeat",
+    "queueadmin.middleware.tracking.JobTracking",
+]
+
+
+def test_disabled_middleware_by_class_name_and_path() -> None:
+    from config.middleware import without_disabled_middleware
+
+    remaining = without_disabled_middleware(
+        BROKER_MIDDLEWARE, " JobTracking , queueadmin.middleware.heartbeat.WorkerHeartbeat"
+    )
+
+    assert remaining == ["django_dramatiq.middleware.DbConnectionsMiddleware"]
+
+
+def test_disabled_middleware_empty_keeps_all() -> None:
+    from config.middleware import without_disabled_middleware
+
+    assert without_disabled_middleware(BROKER_MIDDLEWARE, "") == BROKER_MIDDLEWARE
+
+
+def test_disabled_middleware_rejects_unknown_name() -> None:
+    from config.middleware import without_disabled_middleware
+
+    with pytest.raises(ConfigurationError) as caught:
+        without_disabled_middleware(BROKER_MIDDLEWARE, "JobTracking,NoSuchMiddleware")
+
+    message = str(caught.value)
+    assert message.startswith("QUEUE_DISABLED_MIDDLEWARE='JobTracking,NoSuchMiddleware' is invalid")
+    assert "unknown middleware NoSuchMiddleware;" in message
+    assert "allowed: DbConnectionsMiddleware, WorkerHeartbeat, JobTracking." in message
+
+
+def test_manage_check_rejects_unknown_middleware() -> None:
+    result = run_manage_check(QUEUE_DISABLED_MIDDLEWARE="NoSuchMiddleware")
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "QUEUE_DISABLED_MIDDLEWARE='NoSuchMiddleware' is invalid" in result.stderr
+    assert "JobTracking" in result.stderr

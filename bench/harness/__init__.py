@@ -1,0 +1,1 @@
+"""Parts of the benchmark orchestrator (``bench.run``): processes, systems, statistics, report."""

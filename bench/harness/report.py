@@ -1,0 +1,339 @@
+"""Write a benchmark run as Markdown: targets, one table per scenario, machine and versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.harness.session import BenchRun
+from bench.harness.stats import Summary
+from bench.scenarios import middleware
+from bench.scenarios.drain import config_name
+
+PRODUCT = "Product"
+DRAMATIQ = "Plain Dramatiq"
+DRAIN_ROWS = {
+    "product_1": config_name("product", 1, 8),
+    "product_2": config_name("product", 2, 8),
+    "dramatiq_1": config_name("dramatiq", 1, 8),
+    "dramatiq_2": config_name("dramatiq", 2, 8),
+    "celery": config_name("celery", 2, 0),
+    "rq": config_name("rq", 1, 0),
+}
+#: The product configuration that each drain row is compared with.
+DRAIN_COUNTERPART = {
+    DRAIN_ROWS["product_1"]: DRAIN_ROWS["product_1"],
+    DRAIN_ROWS["product_2"]: DRAIN_ROWS["product_2"],
+    DRAIN_ROWS["dramatiq_1"]: DRAIN_ROWS["product_1"],
+    DRAIN_ROWS["dramatiq_2"]: DRAIN_ROWS["product_2"],
+    DRAIN_ROWS["celery"]: DRAIN_ROWS["product_2"],
+    DRAIN_ROWS["rq"]: DRAIN_ROWS["product_1"],
+}
+JOB_LIST_ENDPOINTS = ("jobs first page", "jobs middle page", "jobs deep page", "jobs status=dead")
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One target line: what was required, what was measured, and the margin."""
+
+    text: str
+    measured: str
+    met: bool | None
+    margin: str
+
+
+def _median(bench: BenchRun, scenario: str, row: str, metric: str) -> float | None:
+    values = bench.results.get(scenario, {}).get(row, {}).get(metric)
+    return Summary.of(values).median if values else None
+
+
+def _at_least(text: str, measured: float | None, required: float | None, unit: str, show) -> TargetResult:
+    if measured is None or required is None:
+        return TargetResult(text, "not measured", None, "")
+    met = measured >= required
+    margin = f"{measured / required:.2f}x the required" if required else ""
+    return TargetResult(text, f"{show(measured)}{unit} (required {show(required)}{unit})", met, margin)
+
+
+def _at_most(text: str, measured: float | None, limit: float | None, unit: str, show) -> TargetResult:
+    if measured is None or limit is None:
+        return TargetResult(text, "not measured", None, "")
+    met = measured <= limit
+    margin = f"{measured / limit:.2f}x the limit" if limit else ""
+    return TargetResult(text, f"{show(measured)}{unit} (limit {show(limit)}{unit})", met, margin)
+
+
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def evaluate_targets(bench: BenchRun) -> list[TargetResult]:
+    """Return every target with its measured median and whether it was met."""
+    rate = lambda value: f"{value:,.0f}"  # noqa: E731
+    ms = lambda value: f"{value:.2f}"  # noqa: E731
+    mib = lambda value: f"{value:.1f}"  # noqa: E731
+    targets = []
+    single = lambda row: _median(bench, "enqueue_single", row, "jobs_per_second")  # noqa: E731
+    targets.append(_at_least("Single enqueue >= plain Dramatiq", single(PRODUCT), single(DRAMATIQ), " jobs/s", rate))
+    targets.append(_at_least("Single enqueue >= 2x Celery", single(PRODUCT), _scaled(single("Celery"), 2), " jobs/s", rate))
+    bulk = _median(bench, "enqueue_bulk", PRODUCT, "jobs_per_second")
+    targets.append(_at_least("Bulk enqueue >= 50,000 jobs/s", bulk, 50_000.0, " jobs/s", rate))
+
+    drain = lambda key: _median(bench, "drain", DRAIN_ROWS[key], "jobs_per_second")  # noqa: E731
+    for count in (1, 2):
+        targets.append(
+            _at_least(
+                f"Drain {count}x8 >= 0.8x plain Dramatiq {count}x8",
+                drain(f"product_{count}"), _scaled(drain(f"dramatiq_{count}"), 0.8), " jobs/s", rate,
+            )
+        )
+    targets.append(
+        _at_least("Drain 2x8 >= 2.5x Celery prefork 2", drain("product_2"), _scaled(drain("celery"), 2.5), " jobs/s", rate)
+    )
+
+    for scenario, mode in (("latency_back_to_back", "back-to-back"), ("latency_idle", "idle")):
+        p50 = _median(bench, scenario, PRODUCT, "p50_ms")
+        p99 = _median(bench, scenario, PRODUCT, "p99_ms")
+        targets.append(_at_most(f"Latency {mode} p50 <= 3 ms", p50, 3.0, " ms", ms))
+        targets.append(_at_most(f"Latency {mode} p99 <= 6 ms", p99, 6.0, " ms", ms))
+        targets.append(_at_most(f"Latency {mode} p50 <= Celery's", p50, _median(bench, scenario, "Celery", "p50_ms"), " ms", ms))
+        targets.append(_at_most(f"Latency {mode} p99 <= Celery's", p99, _median(bench, scenario, "Celery", "p99_ms"), " ms", ms))
+
+    idle = lambda row: _median(bench, "idle_load", row, "commands_per_second")  # noqa: E731
+    targets.append(_at_most("Idle Redis load <= plain Dramatiq's", idle(PRODUCT), idle(DRAMATIQ), " commands/s", ms))
+
+    for endpoint in ("health", "metrics"):
+        targets.append(_at_most(f"{endpoint} p95 < 50 ms", _median(bench, "admin", endpoint, "p95_ms"), 50.0, " ms", ms))
+    for endpoint in JOB_LIST_ENDPOINTS:
+        targets.append(_at_most(f"{endpoint} p95 < 1 s", _median(bench, "admin", endpoint, "p95_ms"), 1000.0, " ms", ms))
+
+    for count in (1, 2):
+        product_row, peer_row = DRAIN_ROWS[f"product_{count}"], DRAIN_ROWS[f"dramatiq_{count}"]
+        targets.append(
+            _at_most(
+                f"Worker process memory {count}x8 <= 1.5x plain Dramatiq",
+                _median(bench, "memory", product_row, "worker_max_mib"),
+                _scaled(_median(bench, "memory", peer_row, "worker_max_mib"), 1.5),
+                " MiB", mib,
+            )
+        )
+    return targets
+
+
+def _cell(values: list[float] | None, show) -> str:
+    if not values:
+        return "-"
+    summary = Summary.of(values)
+    if summary.count == 1:
+        return show(summary.median)
+    return f"{show(summary.median)} ({show(summary.low)}-{show(summary.high)})"
+
+
+def _table(bench: BenchRun, scenario: str, columns: list[tuple[str, str, object]], ratio=None) -> list[str]:
+    """Return a Markdown table of ``scenario``: one row per system, one column per metric.
+
+    ``columns`` contains ``(heading, metric, formatter)``. ``ratio`` is
+    ``(heading, metric, counterpart)``, where ``counterpart(row)`` names the
+    product row that ``row`` is compared with; the cell is product ÷ row.
+    """
+    rows = bench.results.get(scenario, {})
+    if not rows:
+        return ["No results."]
+    headings = ["", *[heading for heading, _, _ in columns]]
+    if ratio:
+        headings.append(ratio[0])
+    lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
+    for row, metrics in rows.items():
+        cells = [row, *[_cell(metrics.get(metric), show) for _, metric, show in columns]]
+        if ratio:
+            heading, metric, counterpart = ratio
+            own = _median(bench, scenario, row, metric)
+            product = _median(bench, scenario, counterpart(row), metric)
+            cells.append(f"{product / own:.2f}" if own and product is not None else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _mib(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _count(value: float) -> str:
+    return f"{value:.0f}"
+
+
+def render(bench: BenchRun, header: dict) -> str:
+    """Return the whole report as Markdown."""
+    settings = bench.settings
+    lines = [
+        "# Benchmarks",
+        "",
+        "The product's job machinery against plain Dramatiq, Celery 5 and RQ 2 on one Redis,",
+        "measured in one run. Scenarios and definitions: [bench/README.md](bench/README.md).",
+        "Cells give the median over the repeats and, in brackets, the minimum and maximum.",
+        "The machine is shared with other work, so absolute numbers drift between runs;",
+        "the ratios within one run are what the targets compare.",
+        "",
+        "## Run",
+        "",
+        f"- Command: `{header['command']}`",
+        f"- Installed with: `{header['install']}`",
+        f"- Started: {header['started']}, wall time {header['wall_seconds'] / 60:.1f} min",
+        f"- Jobs per throughput measurement: {settings.jobs:,}; repeats: {settings.repeats}; "
+        f"latency probes: {settings.latency_probes} per mode and repeat",
+        "",
+        "| Machine | |",
+        "|---|---|",
+        *[f"| {name} | {value} |" for name, value in header["machine"].items()],
+        "",
+        "| Package | Version |",
+        "|---|---|",
+        *[f"| {name} | {version} |" for name, version in header["versions"].items()],
+        "",
+        "## Targets",
+        "",
+        "Reported, not asserted. Each compares medians of this run. The margin is the measured value",
+        "divided by the required value (at least 1.00x to meet) or by the limit (at most 1.00x).",
+        "",
+        "| Target | Measured | Result | Margin |",
+        "|---|---|---|---|",
+    ]
+    for target in evaluate_targets(bench):
+        if target.met is None:
+            result = "not measured"
+        else:
+            result = "met" if target.met else "missed"
+        lines.append(f"| {target.text} | {target.measured} | {result} | {target.margin} |")
+
+    product = lambda row: PRODUCT  # noqa: E731
+    sections = [
+        ("Single enqueue", "enqueue_single",
+         [("jobs/s", "jobs_per_second", _rate)], ("Product ÷ this", "jobs_per_second", product)),
+        ("Bulk enqueue", "enqueue_bulk",
+         [("jobs/s", "jobs_per_second", _rate)], ("Product ÷ this", "jobs_per_second", product)),
+        ("Drain", "drain",
+         [("jobs/s", "jobs_per_second", _rate), ("drain s", "seconds", _seconds),
+          ("start-up s", "startup_seconds", _seconds), ("records written after s", "records_seconds", _seconds)],
+         ("Product (same processes) ÷ this", "jobs_per_second", DRAIN_COUNTERPART.get)),
+        ("Worker memory during the drain (peak RSS, MiB)", "memory",
+         [("processes", "processes", _count), ("main process", "main_mib", _mib),
+          ("largest worker process", "worker_max_mib", _mib), ("all processes", "total_mib", _mib)],
+         ("this ÷ product (worker process)", "worker_max_mib", None)),
+        ("Latency, back-to-back (ms)", "latency_back_to_back",
+         [("p50", "p50_ms", _ms), ("p95", "p95_ms", _ms), ("p99", "p99_ms", _ms)],
+         ("Product ÷ this (p50)", "p50_ms", product)),
+        ("Latency, after 1 s idle (ms)", "latency_idle",
+         [("p50", "p50_ms", _ms), ("p95", "p95_ms", _ms), ("p99", "p99_ms", _ms)],
+         ("Product ÷ this (p50)", "p50_ms", product)),
+        ("Idle Redis load", "idle_load",
+         [("commands/s incl. script commands", "commands_per_second", _ms),
+          ("commands/s sent", "client_commands_per_second", _ms)],
+         ("Product ÷ this", "commands_per_second", product)),
+        (f"Per-middleware cost (product drain 1x8, {settings.middleware_jobs:,} jobs)", "middleware",
+         [("drain s", "seconds", _seconds), ("jobs/s", "jobs_per_second", _rate)], None),
+        ("Queue administration endpoints (ms)", "admin",
+         [("p50", "p50_ms", _ms), ("p95", "p95_ms", _ms)], None),
+    ]
+    for title, scenario, columns, ratio in sections:
+        lines += ["", f"## {title}", ""]
+        if scenario == "memory":
+            lines += _memory_table(bench, columns)
+        else:
+            lines += _table(bench, scenario, columns, ratio)
+        lines += _scenario_extra(bench, scenario)
+        for note in bench.notes.get(scenario, []):
+            lines.append(f"\nNote: {note}")
+    lines += ["", "## Profile of the product's drain (1x8)", ""]
+    lines += _profile_lines(bench)
+    for scenario, notes in bench.notes.items():
+        if scenario in {"profile"} or scenario in {section[1] for section in sections}:
+            continue
+        lines += [f"\nNote ({scenario}): {note}" for note in notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _memory_table(bench: BenchRun, columns) -> list[str]:
+    lines = _table(bench, "memory", columns)
+    if len(lines) < 3:
+        return lines
+    lines[0] += " this ÷ product (worker process) |"
+    lines[1] += "---|"
+    for index, row in enumerate(bench.results["memory"], start=2):
+        own = _median(bench, "memory", row, "worker_max_mib")
+        product = _median(bench, "memory", DRAIN_COUNTERPART.get(row, ""), "worker_max_mib")
+        lines[index] += f" {own / product:.2f} |" if own and product else " - |"
+    return lines
+
+
+def _scenario_extra(bench: BenchRun, scenario: str) -> list[str]:
+    if scenario == "middleware":
+        costs = middleware.costs(bench.results.get("middleware", {}), bench.settings.middleware_jobs)
+        if not costs:
+            return []
+        lines = ["", "| Left out | Cost, µs per job |", "|---|---|"]
+        lines += [f"| {name.removeprefix('without ')} | {cost:.0f} |" for name, cost in costs.items()]
+        return lines
+    if scenario == "idle_load" and "idle_load_commands" in bench.extra:
+        lines = [""]
+        for row, breakdown in bench.extra["idle_load_commands"].items():
+            seconds = breakdown["seconds"]
+            sent = ", ".join(f"{name} {count / seconds:.1f}" for name, count in breakdown["client"].items())
+            scripted = ", ".join(f"{name} {count / seconds:.1f}" for name, count in breakdown["script"].items())
+            lines.append(f"- {row}, per second in the last repeat: sent {sent or 'none'}; in scripts {scripted or 'none'}.")
+        return lines
+    if scenario == "admin" and "admin" in bench.extra:
+        admin = bench.extra["admin"]
+        lines = [
+            "",
+            f"Filled {bench.settings.admin_records:,} job records in {admin['fill_seconds']:.1f} s and sent "
+            f"{bench.settings.admin_waiting:,} waiting jobs in {admin['enqueue_seconds']:.1f} s. Paths:",
+            "",
+        ]
+        lines += [f"- {name}: `{path}`" for name, path in admin["paths"].items()]
+        return lines
+    return []
+
+
+def _profile_lines(bench: BenchRun) -> list[str]:
+    profile = bench.extra.get("profile")
+    if not profile:
+        return [f"Not profiled. {' '.join(bench.notes.get('profile', []))}".rstrip()]
+    # Own time of a frame and built-in calls are not parts of the path.
+    top = [
+        part for part in profile["worker_parts"]
+        if not part["name"].endswith("(own time)") and "<built-in>" not in part["name"]
+    ][:3]
+    lines = [
+        f"pyinstrument, 1 ms interval, {profile['sessions']} thread profiles. Times are thread wall time",
+        "per job (the 8 worker threads share one GIL), so the shares matter more than the microseconds.",
+        f"`process_message` took {profile['process_message_us']:.0f} µs per job in all.",
+        "",
+        "The three most expensive parts of the per-job path in the worker threads:",
+        "",
+    ]
+    lines += [
+        f"{rank}. `{part['name']}`: {part['microseconds_per_job']:.0f} µs per job, {part['share'] * 100:.0f} %"
+        for rank, part in enumerate(top, start=1)
+    ]
+    lines += ["", "| Worker thread part | µs per job | share of process_message |", "|---|---|---|"]
+    lines += [
+        f"| `{part['name']}` | {part['microseconds_per_job']:.0f} | {part['share'] * 100:.1f} % |"
+        for part in profile["worker_parts"]
+    ]
+    lines += ["", "| Consumer thread call | µs per job | share of consumer calls |", "|---|---|---|"]
+    lines += [
+        f"| `{part['name']}` | {part['microseconds_per_job']:.0f} | {part['share'] * 100:.1f} % |"
+        for part in profile["consumer_parts"]
+    ]
+    return lines

@@ -1,0 +1,189 @@
+"""Drain throughput and worker memory: N waiting jobs processed by one worker command.
+
+Definition, the same for every system: N jobs are sent before the worker
+command starts. The harness reads the queue state from Redis every
+``POLL_INTERVAL_SECONDS``. The drain starts at the first reading with fewer
+than N jobs waiting, so the start-up (imports, forking, connecting) is left
+out. It ends at the first of two readings in a row that find no job waiting
+and none unfinished. Throughput is N divided by the time between the two.
+
+"Unfinished" is read from each system's own bookkeeping: Dramatiq's and the
+product's message hash (a message leaves it when acknowledged after its job
+ran), kombu's ``unacked`` hash (with ``task_acks_late``), and RQ's finished
+and failed job registries.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench.harness.database import clear_job_records
+from bench.harness.processes import ManagedProcess, RssSampler
+from bench.harness.session import BenchRun, progress
+from bench.harness.systems import Deployment, LABELS, ProductDeployment
+
+POLL_INTERVAL_SECONDS = 0.005
+
+#: (system, processes, threads) of each worker command measured. Celery and RQ
+#: take no thread count: Celery runs 2 prefork processes, RQ one SimpleWorker.
+CONFIGS = [
+    ("product", 1, 8),
+    ("product", 2, 8),
+    ("dramatiq", 1, 8),
+    ("dramatiq", 2, 8),
+    ("celery", 2, 0),
+    ("rq", 1, 0),
+]
+
+MIB = 2**20
+
+
+def config_name(system: str, processes: int, threads: int) -> str:
+    if system == "celery":
+        return f"{LABELS[system]} prefork {processes}"
+    if system == "rq":
+        return f"{LABELS[system]} SimpleWorker"
+    return f"{LABELS[system]} {processes}x{threads}"
+
+
+def measure_drain(
+    bench: BenchRun,
+    deployment: Deployment,
+    processes: int,
+    threads: int,
+    *,
+    jobs: int | None = None,
+    graceful_stop: bool = False,
+) -> dict:
+    """Fill the queue, start the worker command, and time the drain (see the module docstring).
+
+    ``jobs`` defaults to the run's job count. Returns ``seconds``, ``startup_seconds``, ``jobs_per_second``, ``failed``,
+    ``rss`` (peak bytes per process: a list of ``(role, bytes)``) and, for
+    the product, ``records_seconds``: the time from the end of the drain until
+    every job event was written into job records.
+
+    Raises:
+      TimeoutError: the drain took longer than the run's drain timeout.
+      RuntimeError: the queue did not hold the N jobs, or the worker exited.
+    """
+    jobs = jobs or bench.settings.jobs
+    timeout = bench.settings.drain_timeout(jobs)
+    client = deployment.client()
+    worker = sampler = None
+    try:
+        if isinstance(deployment, ProductDeployment) and not bench.settings.smoke:
+            # Every product drain starts from an empty job record table. A
+            # smoke run keeps the rows: its scenarios run at the same time.
+            clear_job_records(deployment.env["DATABASE_URL"])
+        bench.run_client(deployment, "fill", "--jobs", str(jobs), timeout=timeout)
+        before = deployment.state(client, jobs)
+        if before.waiting != jobs:
+            raise RuntimeError(f"{deployment.system}: {before.waiting} jobs waiting after the fill, expected {jobs}.")
+        worker = ManagedProcess(
+            deployment.worker_command(processes, threads),
+            deployment.env,
+            bench.log_path(f"{deployment.system}-worker"),
+        )
+        sampler = RssSampler(worker.pid)
+        sampler.start()
+        started, first, finished = _poll_drain(deployment, client, worker, jobs, timeout)
+        records_seconds = None
+        if isinstance(deployment, ProductDeployment):
+            records_seconds = _wait_for_records(deployment, client, finished)
+        state = deployment.state(client, jobs)
+        peaks = sampler.stop()
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        if worker is not None:
+            worker.stop(group=not graceful_stop)
+        deployment.cleanup(client)
+        client.close()
+    seconds = finished - first
+    return {
+        "seconds": seconds,
+        "startup_seconds": first - started,
+        "jobs_per_second": jobs / seconds if seconds > 0 else float("inf"),
+        "failed": state.failed,
+        "records_seconds": records_seconds,
+        "rss": [peak for peak in peaks.values()],
+    }
+
+
+def _poll_drain(deployment, client, worker, jobs: int, timeout: float) -> tuple[float, float, float]:
+    started = time.monotonic()
+    deadline = started + timeout
+    first = candidate_end = None
+    while True:
+        now = time.monotonic()
+        state = deployment.state(client, jobs)
+        if first is None and state.waiting < jobs:
+            first = now
+        if first is not None and state.waiting == 0 and state.unfinished == 0:
+            if candidate_end is not None:
+                return started, first, candidate_end
+            candidate_end = now
+        else:
+            candidate_end = None
+        if worker.process.poll() is not None:
+            raise RuntimeError(
+                f"{deployment.system} worker exited with {worker.process.returncode} during the drain; "
+                f"see {worker.log_path}"
+            )
+        if now > deadline:
+            raise TimeoutError(
+                f"{deployment.system}: {state.waiting} waiting and {state.unfinished} unfinished jobs "
+                f"after {timeout:.0f} s; see {worker.log_path}"
+            )
+        time.sleep(POLL_INTERVAL_SECONDS)
+
+
+def _wait_for_records(deployment: ProductDeployment, client, finished: float, timeout: float = 60) -> float | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if deployment.events_waiting(client) == 0:
+            return time.monotonic() - finished
+        time.sleep(0.02)
+    return None
+
+
+def record_drain(bench: BenchRun, scenario: str, row: str, result: dict) -> None:
+    bench.record(scenario, row, "jobs_per_second", result["jobs_per_second"])
+    bench.record(scenario, row, "seconds", result["seconds"])
+    bench.record(scenario, row, "startup_seconds", result["startup_seconds"])
+    if result["records_seconds"] is not None:
+        bench.record(scenario, row, "records_seconds", result["records_seconds"])
+    if result["failed"]:
+        bench.error(scenario, f"{row}: {result['failed']} jobs failed.")
+
+
+def record_memory(bench: BenchRun, row: str, rss: list[tuple[str, int]]) -> None:
+    main = [peak for role, peak in rss if role == "main"]
+    children = [peak for role, peak in rss if role == "child"]
+    bench.record("memory", row, "processes", len(rss))
+    bench.record("memory", row, "main_mib", max(main) / MIB if main else 0.0)
+    # The process that runs the jobs: a child where the main process forks
+    # workers (Dramatiq, Celery prefork), else the main process (RQ).
+    workers = children or main
+    bench.record("memory", row, "worker_max_mib", max(workers) / MIB)
+    bench.record("memory", row, "total_mib", sum(peak for _, peak in rss) / MIB)
+
+
+#: The configurations a smoke run measures: one per system.
+SMOKE_CONFIGS = [config for config in CONFIGS if config[1:] != (2, 8)]
+
+
+def run(bench: BenchRun) -> None:
+    configs = SMOKE_CONFIGS if bench.settings.smoke else CONFIGS
+    for repeat in range(bench.settings.repeats):
+        for system, processes, threads in configs:
+            row = config_name(system, processes, threads)
+            progress(f"drain {repeat + 1}/{bench.settings.repeats}: {row}")
+            try:
+                result = measure_drain(bench, bench.deploy(system), processes, threads)
+            except (RuntimeError, TimeoutError) as exc:
+                bench.error("drain", f"{row}, repeat {repeat + 1}: {exc}")
+                continue
+            record_drain(bench, "drain", row, result)
+            record_memory(bench, row, result["rss"])
+

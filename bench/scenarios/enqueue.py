@@ -1,0 +1,51 @@
+"""Enqueue throughput: N jobs sent one at a time, and N jobs sent in one bulk call.
+
+One producer process per measurement and no worker running. The product
+goes through ``JobActor.enqueue`` / ``enqueue_many`` with validation, the job
+envelope, the idempotency claim and job record events. The peers use
+``actor.send`` / ``group(...).run()`` (plain Dramatiq), ``task.delay`` /
+``group(...).apply_async()`` (Celery) and ``Queue.enqueue`` /
+``Queue.enqueue_many`` (RQ). Before the timed single sends, 100 untimed jobs
+warm up connections and scripts. The bulk call is timed from the list of
+payload dicts to its return, so it includes building each system's message
+objects.
+"""
+
+from __future__ import annotations
+
+from bench.harness.session import BenchRun, progress
+from bench.harness.systems import LABELS, SYSTEMS
+
+MODES = {"single": "enqueue_single", "bulk": "enqueue_bulk"}
+
+
+def run(bench: BenchRun) -> None:
+    jobs = bench.settings.jobs
+    warmup = min(100, jobs)
+    timeout = 120 + jobs / 20
+    for mode, scenario in MODES.items():
+        for repeat in range(bench.settings.repeats):
+            for system in SYSTEMS:
+                progress(f"{scenario} {repeat + 1}/{bench.settings.repeats}: {LABELS[system]}")
+                deployment = bench.deploy(system)
+                client = deployment.client()
+                try:
+                    result = bench.run_client(
+                        deployment, "enqueue", "--jobs", str(jobs), "--mode", mode,
+                        "--warmup", str(warmup), timeout=timeout,
+                    )
+                    waiting = deployment.state(client, jobs + warmup).waiting
+                except (RuntimeError, TimeoutError) as exc:
+                    bench.error(scenario, f"{LABELS[system]}, repeat {repeat + 1}: {exc}")
+                    continue
+                finally:
+                    deployment.cleanup(client)
+                    client.close()
+                if waiting != jobs + warmup:
+                    bench.error(
+                        scenario,
+                        f"{LABELS[system]}, repeat {repeat + 1}: {waiting} jobs in the queue, "
+                        f"expected {jobs + warmup}.",
+                    )
+                    continue
+                bench.record(scenario, LABELS[system], "jobs_per_second", jobs / result["seconds"])
