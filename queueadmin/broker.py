@@ -288,12 +288,12 @@ class ProjectRedisBroker(RedisBroker):
         self._settle("nack", queue_name, redis_message_id)
 
     def _settle(self, command: str, queue_name: str, redis_message_id: str) -> None:
-        # The pipeline sends, in this order: the process's buffered job events
-        # (so the outcome of a job is in Redis before its message leaves the
-        # ack set, and killing the process after the ack loses no record), the
-        # commands that middleware deferred for this message, then Dramatiq's
-        # own ack or nack script. Maintenance is left to fetch, which moves a
-        # dead worker's messages to the lists of their priority levels.
+        # One pipeline sends the process's buffered job events first, so the
+        # outcome of a job is in Redis before its message leaves the ack set
+        # and killing the process after the ack loses no record. The commands
+        # that middleware deferred for this message follow, then Dramatiq's own
+        # ack or nack script. Maintenance is left to fetch, which moves a dead
+        # worker's messages to the lists of their priority levels.
         dispatch = self.scripts["dispatch"]
         try:
             dispatch_args = [
@@ -310,6 +310,7 @@ class ProjectRedisBroker(RedisBroker):
         except redis.ConnectionError as exc:
             # The unpack size is read from Redis once per process.
             raise ConnectionClosed(exc) from None
+
         batch = jobevents.buffer.take()
         deferred = settlement.take(redis_message_id)
         try:
@@ -327,6 +328,7 @@ class ProjectRedisBroker(RedisBroker):
                 jobevents.buffer.restore(batch, exc)
             settlement.restore(redis_message_id, deferred)
             raise
+
         if isinstance(results[-1], redis.exceptions.NoScriptError):
             # Redis lost its script cache (a restart): load it and send the ack alone.
             dispatch(keys=[self.namespace], args=dispatch_args)
@@ -453,9 +455,10 @@ class WakeableConsumer(_RedisConsumer):
     """A consumer of ``ProjectRedisBroker`` that waits for work instead of polling.
 
     It reuses Dramatiq's Redis consumer (a private class of Dramatiq 2.2) for
-    ack, nack, requeue and the prefetch bookkeeping, and replaces how it waits:
-    on the queue's wake-up list when the queue is empty, and on an ack or nack
-    when every prefetched message still waits for a worker thread. Each wait
+    ack, nack, requeue and the prefetch bookkeeping, and replaces how it waits.
+    When the queue is empty it blocks on the queue's wake-up list. When every
+    prefetched message still waits for a worker thread, it waits for an ack
+    or nack. Each wait
     ends after at most the worker timeout, so the worker still checks for
     shutdown and pause between waits.
     """

@@ -163,7 +163,7 @@ def deliver(
     if outcome.job_id != message.message_id:
         _log_duplicate(actor, message, outcome.job_id)
         if committed:
-            # The caller already holds this job's id: record what became of it.
+            # The caller already has this job's id, so record what became of it.
             _records().record_duplicate(message, outcome.job_id)
         return outcome.job_id
     if not outcome.sent:
@@ -186,14 +186,14 @@ def deliver(
 class SendOutcome:
     """Result of ``send_with_key``."""
 
-    #: The job that holds the idempotency key.
+    #: The job that owns the idempotency key.
     job_id: str
     #: Whether this call put the message on its queue.
     sent: bool
 
 
 def send_with_key(broker: Broker, message: Message, delay: int | None, key: str) -> SendOutcome:
-    """Send ``message`` unless a job already holds its idempotency key.
+    """Send ``message`` unless a job already owns its idempotency key.
 
     On the project broker the key check, the key write and the send are one
     Redis script call, so a key that names ``message`` itself means that an

@@ -41,9 +41,9 @@ def _monotonic() -> float:
 def current_redis_time_ms(client: redis.Redis) -> int:
     """Return the Redis server's clock in milliseconds, read at most once a minute.
 
-    Between readings the result advances with this host's monotonic clock, so
-    it is off by at most half a round trip plus the drift of that clock over a
-    minute.
+    Between readings the result advances with this host's monotonic clock.
+    Its error is an estimate: about half a round trip, plus the drift of that
+    clock over a minute.
     """
     now = _monotonic()
     with _lock:

@@ -9,10 +9,10 @@
 -- ARGV[5]: the maximum number of due messages to move in this call
 -- ARGV[6]: seconds that a delivery count is kept
 --
--- Returns a flat list: first the milliseconds until the queue's next delayed
--- message is due (-1 when there is none, 0 when messages were fetched), then
--- two values per fetched message: the encoded message and how many times it
--- has been fetched without being settled, this time included. The count lives
+-- Returns a flat list. Its first value is the number of milliseconds until the
+-- queue's next delayed message is due: -1 when there is none, 0 when messages
+-- were fetched. Two values per fetched message follow: the encoded message and
+-- how many times it has been fetched without being settled, this time included. The count lives
 -- in "<namespace>:deliveries:<redis message id>" (see queueadmin/deliveries.py).
 -- Each fetched id is added to the worker's ack set, as Dramatiq's own fetch
 -- does, so that ack, nack and the recovery of a dead worker's messages work

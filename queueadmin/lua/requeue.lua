@@ -1,6 +1,6 @@
 -- Put messages that a worker fetched but did not finish back at the head of
--- their priority lists, for example when the worker shuts down, and take back
--- the delivery that the fetch counted, so the handover is not taken for a crash.
+-- their priority lists, for example when the worker shuts down. The delivery
+-- that the fetch counted is taken back, so the handover does not count as a crash.
 --
 -- KEYS[1]: the broker namespace
 -- ARGV[1]: the queue name
