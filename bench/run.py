@@ -1,6 +1,6 @@
 """Run the benchmark suite: the product against plain Dramatiq, Celery and RQ on one Redis.
 
-Install the peers and run everything (about an hour on 2 cores)::
+Install the peers and run everything (36 to 43 minutes in two runs on 2 cores)::
 
     .venv/bin/pip install -e '.[bench]' && .venv/bin/python -m bench.run
 
@@ -256,6 +256,7 @@ def main() -> None:
         resources.close()
     wall_seconds = time.time() - started
     header.update(
+        commit=_git_commit(),
         command=_command_line(redis_url, env.database_url),
         install=INSTALL_COMMAND,
         started=time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(started)),
@@ -273,6 +274,17 @@ def main() -> None:
     progress(f"wrote {output} after {wall_seconds / 60:.1f} min")
     if crashed:
         sys.exit(f"Scenarios that failed: {', '.join(crashed)}.")
+
+
+def _git_commit() -> str:
+    """Return the measured commit, with "+changes" when the work tree differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=BASE_DIR, capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{commit}+changes" if git("status", "--porcelain", "--untracked-files=no") else commit
 
 
 def _command_line(redis_url: str, database_url: str | None) -> str:

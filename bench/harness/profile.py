@@ -45,6 +45,9 @@ def _frame_name(frame) -> str:
 
 def _is_dispatcher(frame) -> bool:
     path = frame.file_path or ""
+    if frame.function in ("emit_before", "emit_after") and (frame.class_name or "").endswith("Broker"):
+        # The project's broker overrides the dispatch to call only overridden hooks.
+        return True
     return any(frame.function == name and path.endswith(f"dramatiq/{file}") for name, file in _DISPATCHERS)
 
 

@@ -188,6 +188,7 @@ def render(bench: BenchRun, header: dict) -> str:
         "## Run",
         "",
         f"- Command: `{header['command']}`",
+        f"- Code: commit {header.get('commit', 'not recorded')}",
         f"- Installed with: `{header['install']}`",
         f"- Started: {header['started']}, wall time {header['wall_seconds'] / 60:.1f} min",
         f"- Jobs per throughput measurement: {settings.jobs:,}; repeats: {settings.repeats}; "
