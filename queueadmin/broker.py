@@ -296,17 +296,7 @@ class ProjectRedisBroker(RedisBroker):
         # worker's messages to the lists of their priority levels.
         dispatch = self.scripts["dispatch"]
         try:
-            dispatch_args = [
-                command,
-                current_millis(),
-                queue_name,
-                self.broker_id,
-                self.heartbeat_timeout,
-                self.dead_message_ttl,
-                0,
-                self._max_unpack_size(),
-                redis_message_id,
-            ]
+            dispatch_args = self._dispatch_args(command, queue_name, redis_message_id)
         except redis.ConnectionError as exc:
             # The unpack size is read from Redis once per process.
             raise ConnectionClosed(exc) from None
@@ -438,17 +428,24 @@ class ProjectRedisBroker(RedisBroker):
         requeue_dead_workers(self.client, self.namespace, self.queues, self.heartbeat_timeout)
         self.scripts["dispatch"](
             keys=[self.namespace],
-            args=[
-                "qsize",
-                current_millis(),
-                queue_name,
-                self.broker_id,
-                self.heartbeat_timeout,
-                self.dead_message_ttl,
-                1,
-                self._max_unpack_size(),
-            ],
+            args=self._dispatch_args("qsize", queue_name, maintenance=True),
         )
+
+    def _dispatch_args(
+        self, command: str, queue_name: str, *extra: str, maintenance: bool = False
+    ) -> list[Any]:
+        # Arguments of Dramatiq's dispatch script, in the order it reads them.
+        return [
+            command,
+            current_millis(),
+            queue_name,
+            self.broker_id,
+            self.heartbeat_timeout,
+            self.dead_message_ttl,
+            int(maintenance),
+            self._max_unpack_size(),
+            *extra,
+        ]
 
 
 class WakeableConsumer(_RedisConsumer):
