@@ -35,13 +35,13 @@ The Lua scripts live in ``queueadmin/lua/``.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import redis
 from dramatiq.broker import MessageProxy
@@ -52,6 +52,7 @@ from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.message import Message
 
 from queueadmin import deliveries, jobevents, settlement
+from queueadmin.encoding import encode_message
 from queueadmin.priorities import PRIORITY_OPTION, Priority, get_priority
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def _load_script(name: str) -> str:
 
 def _redis_message_id(message: Message, level: Priority) -> str:
     # The Lua scripts read the level and the job id back from this id.
-    return f"{level.value}:{message.message_id}:{uuid4().hex[:12]}"
+    return f"{level.value}:{message.message_id}:{os.urandom(6).hex()}"
 
 
 class ProjectRedisBroker(RedisBroker):
@@ -165,6 +166,25 @@ class ProjectRedisBroker(RedisBroker):
         self._hook_cache[name] = (identity, hooks)
         return hooks
 
+    def _emit_for_many(self, when: str, messages: list[Message], delay: int | None) -> None:
+        # The "_many" variant of a hook takes the whole list, so that a
+        # middleware pays its per-call costs (a clock read, an event) once.
+        name = f"{when}_enqueue"
+        for middleware, hook in self._hooks(name):
+            batch_hook = getattr(middleware, f"{name}_many", None)
+            try:
+                if batch_hook is not None:
+                    batch_hook(self, messages, delay)
+                else:
+                    for message in messages:
+                        hook(self, message, delay)
+            except MiddlewareError:
+                if when == "before":
+                    raise
+                self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
+
     def declare_queue(self, queue_name: str) -> None:
         """Declare a queue. Unlike Dramatiq's broker, no ``.DQ`` delay queue is declared,
         so workers start no consumer that keeps delayed messages in memory."""
@@ -199,8 +219,12 @@ class ProjectRedisBroker(RedisBroker):
         broker's ``idempotency_ttl_seconds`` by default). A message whose key
         is already stored is not sent, and its place in the result contains the
         job id stored under the key, which is its own id when this message was
-        sent before. Middleware ``before_enqueue`` runs for every message and
-        ``after_enqueue`` only for those sent.
+        sent before. Unlike ``enqueue``, it does not copy the messages: it sets
+        the delivery options (the Redis message id, the priority level) in each
+        message's own options. Middleware ``before_enqueue`` runs for every message and
+        ``after_enqueue`` only for those sent. A middleware that also defines
+        ``before_enqueue_many`` or ``after_enqueue_many`` gets one call with
+        the list of messages instead.
 
         Raises:
           ValueError: the messages are of several queues, or the key count differs.
@@ -217,13 +241,12 @@ class ProjectRedisBroker(RedisBroker):
         if len(queue_names) != 1:
             raise ValueError(f"send_many takes messages of one queue, got {sorted(queue_names)}.")
 
-        prepared = [self._prepare(message) for message in messages]
-        for message in prepared:
-            self.emit_before("enqueue", message, delay)
+        prepared = [self._prepare_in_place(message) for message in messages]
+        self._emit_for_many("before", prepared, delay)
         existing = self._send(queue_names.pop(), prepared, delay, keys, idempotency_ttl)
-        for message, existing_id in zip(prepared, existing):
-            if not existing_id:
-                self.emit_after("enqueue", message, delay)
+        sent = [message for message, existing_id in zip(prepared, existing) if not existing_id]
+        if sent:
+            self._emit_for_many("after", sent, delay)
         return [existing_id or message.message_id for message, existing_id in zip(prepared, existing)]
 
     def send_one(
@@ -385,12 +408,28 @@ class ProjectRedisBroker(RedisBroker):
         )
 
     def _prepare(self, message: Message) -> Message:
+        # Built directly: ``Message.copy`` goes through ``dataclasses.replace``,
+        # which costs more than the rest of this method.
         level = get_priority(message)
-        prepared = message.copy(
-            options={"redis_message_id": _redis_message_id(message, level), PRIORITY_OPTION: level.value}
+        options = {**message.options, "redis_message_id": _redis_message_id(message, level)}
+        options[PRIORITY_OPTION] = level.value
+        options.pop(_DRAMATIQ_ETA_OPTION, None)
+        return Message(
+            queue_name=message.queue_name,
+            actor_name=message.actor_name,
+            args=message.args,
+            kwargs=message.kwargs,
+            options=options,
+            message_id=message.message_id,
+            message_timestamp=message.message_timestamp,
         )
-        prepared.options.pop(_DRAMATIQ_ETA_OPTION, None)
-        return prepared
+
+    def _prepare_in_place(self, message: Message) -> Message:
+        level = get_priority(message)
+        message.options["redis_message_id"] = _redis_message_id(message, level)
+        message.options[PRIORITY_OPTION] = level.value
+        message.options.pop(_DRAMATIQ_ETA_OPTION, None)
+        return message
 
     def _send(
         self,
@@ -403,16 +442,17 @@ class ProjectRedisBroker(RedisBroker):
         if delay is not None and delay < 0:
             raise ValueError(f"delay must be >= 0 milliseconds, got {delay}.")
         delay_ms = int(delay or 0)
-        args: list[Any] = [queue_name, idempotency_ttl or self.idempotency_ttl_seconds]
+        parts: list[bytes] = []
         for message, key in zip(messages, keys):
-            args += [
-                message.options["redis_message_id"],
-                message.encode(),
-                message.options[PRIORITY_OPTION],
-                delay_ms,
-                message.message_id,
-                key or "",
-            ]
+            fields = (
+                message.options["redis_message_id"].encode(),
+                message.message_id.encode(),
+                (key or "").encode(),
+                encode_message(message),
+            )
+            parts.append(b"%d %d %d %d\n" % tuple(map(len, fields)))
+            parts.extend(fields)
+        args = [queue_name, idempotency_ttl or self.idempotency_ttl_seconds, delay_ms, b"".join(parts)]
         results = self.project_scripts["send"](keys=[self.namespace], args=args)
         return [result.decode() if isinstance(result, bytes) else result for result in results]
 

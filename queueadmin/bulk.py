@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Sequence
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import connection, transaction
+from dramatiq import Message
 from pydantic import BaseModel
 
 from queueadmin.context import get_correlation_id, new_correlation_id
-from queueadmin.encoding import encode_value
-from queueadmin.enqueue import EnqueueRequest, build_envelope, finish_message
-from queueadmin.errors import InvalidPayloadError
-from queueadmin.priorities import Priority, parse_priority
+from queueadmin.encoding import encode_message, encode_value
+from queueadmin.enqueue import EnqueueRequest, build_envelope
+from queueadmin.envelope import ENVELOPE_OPTION
+from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
+from queueadmin.priorities import PRIORITY_OPTION, Priority, parse_priority
 
 if TYPE_CHECKING:
-    from dramatiq import Message
-
     from queueadmin.actors import JobActor
 
 logger = logging.getLogger(__name__)
@@ -62,7 +67,8 @@ def enqueue_many(
         priority=parse_priority(priority),
     )
     delay_ms = base.delay_ms()
-    messages = _build_messages(actor, validated, keys, base)
+    with _cyclic_gc_paused():
+        messages = _build_messages(actor, validated, keys, base)
     if any(keys) and connection.in_atomic_block:
         raise ValueError(
             "enqueue_many with idempotency_keys cannot run inside transaction.atomic(): "
@@ -72,10 +78,30 @@ def enqueue_many(
     job_ids = [message.message_id for message in messages]
 
     def send() -> None:
-        job_ids[:] = _send(actor, messages, delay_ms, keys)
+        with _cyclic_gc_paused():
+            job_ids[:] = _send(actor, messages, delay_ms, keys)
 
     transaction.on_commit(send)
     return job_ids
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the duration of the block.
+
+    The objects of a batch (messages, option dicts) outlive the young
+    generations, and 10,000 of them start a full collection of the process's
+    heap: 57 ms in a Django process of 160,000 objects, a fifth of the whole
+    bulk send (``bench/bulk_enqueue.py``). They hold no reference cycles, so
+    reference counting frees them; the collector runs again after the block.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _check_keys(keys: Sequence[str | None] | None, count: int) -> list[str | None]:
@@ -112,17 +138,55 @@ def _build_messages(
     actor: JobActor, payloads: list[BaseModel], keys: list[str | None], base: EnqueueRequest
 ) -> list[Message]:
     # The jobs share every envelope field but the idempotency key, so the
-    # envelope is validated once and copied with each job's key.
+    # envelope is validated once and copied with each job's key. The messages
+    # are built as ``finish_message`` builds them, without its copies, and
+    # their ids come from one read of the system's random source.
+    if not payloads:
+        return []
+    job_ids = _new_job_ids(len(payloads))
+    envelope_option = build_envelope(actor, job_ids[0], base).to_option()
+    queue_name, actor_name = actor.actor.queue_name, actor.actor_name
+    timestamp = int(time.time() * 1000)
+    limit = settings.QUEUE_MAX_PAYLOAD_BYTES
     messages = []
-    envelope_option: dict[str, Any] | None = None
-    for index, (payload, key) in enumerate(zip(payloads, keys)):
+    for index, (payload, key, job_id) in enumerate(zip(payloads, keys, job_ids)):
         encoded_payload = encode_value(payload.model_dump(mode="python"), f"[{index}]")
-        message = actor.actor.message_with_options(args=(encoded_payload,))
-        if envelope_option is None:
-            envelope_option = build_envelope(actor, message.message_id, base).to_option()
-        item_option = {**envelope_option, "idempotency_key": key or message.message_id}
-        messages.append(finish_message(actor, message, item_option, base))
+        options = {
+            ENVELOPE_OPTION: {**envelope_option, "idempotency_key": key or job_id},
+            PRIORITY_OPTION: base.priority.value,
+        }
+        message = Message(
+            queue_name=queue_name,
+            actor_name=actor_name,
+            args=(encoded_payload,),
+            kwargs={},
+            options=options,
+            message_id=job_id,
+            message_timestamp=timestamp,
+        )
+        size = len(encode_message(message))
+        if size > limit:
+            raise PayloadTooLargeError(f"{actor_name}[{index}]", size, limit)
+        messages.append(message)
     return messages
+
+
+def _new_job_ids(count: int) -> list[str]:
+    """Return ``count`` random (version 4) UUIDs as strings, as Dramatiq's message ids are.
+
+    One read of the system's random source for all of them, and no ``UUID``
+    object per id.
+    """
+    random = bytearray(os.urandom(16 * count))
+    for start in range(0, 16 * count, 16):
+        random[start + 6] = (random[start + 6] & 0x0F) | 0x40  # version 4
+        random[start + 8] = (random[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
+    digits = random.hex()
+    return [
+        f"{digits[i:i + 8]}-{digits[i + 8:i + 12]}-{digits[i + 12:i + 16]}-"
+        f"{digits[i + 16:i + 20]}-{digits[i + 20:i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 def _send(

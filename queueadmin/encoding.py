@@ -16,6 +16,10 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
+import dramatiq
+import orjson
+from dramatiq.encoder import JSONEncoder
+
 from queueadmin.errors import UnencodableValueError
 
 TYPE_KEY = "$type"
@@ -44,6 +48,10 @@ _TAGGED_ENCODERS: tuple[tuple[type, str, Callable[[Any], Any]], ...] = (
     (bytes, "bytes", lambda v: base64.b64encode(v).decode("ascii")),
 )
 
+#: Message encodings that orjson cannot write (integers over 64 bits, keys
+#: that are not strings) fall back to the standard library's encoder.
+_ORJSON_FAILURES = (orjson.JSONEncodeError, TypeError)
+
 _DECODERS: dict[str, Callable[[Any], Any]] = {
     "datetime": datetime.fromisoformat,
     "date": date.fromisoformat,
@@ -56,15 +64,37 @@ _DECODERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+#: Types returned as they are, checked by exact type before anything else.
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
+class _Unencodable(Exception):
+    """Carries an unencodable value up the recursion, which adds the path on its way."""
+
+    def __init__(self, value: Any, where: str = "") -> None:
+        self.value = value
+        self.parts = [where] if where else []
+
+
 def encode_value(value: Any, path: str = "payload") -> Any:
-    """Return a JSON-safe copy of ``value``.
+    """Return ``value`` in a JSON-safe form: a copy, or ``value`` itself when it is JSON-safe.
 
     Raises:
       UnencodableValueError: naming the path of the first value that has no
         encoding.
     """
-    if value is None or isinstance(value, (bool, str, int)):
+    try:
+        return _encode(value)
+    except _Unencodable as exc:
+        raise UnencodableValueError(path + "".join(reversed(exc.parts)), exc.value) from None
+
+
+def _encode(value: Any) -> Any:
+    # The path of a failure is built only when one happens (see encode_value).
+    if type(value) in _PLAIN_TYPES or isinstance(value, (bool, str, int)):
         return value
+    if isinstance(value, dict):
+        return _encode_dict(value)
     if isinstance(value, float):
         return _encode_float(value)
     if isinstance(value, timedelta):
@@ -73,21 +103,39 @@ def encode_value(value: Any, path: str = "payload") -> Any:
         if isinstance(value, value_type):
             return {TYPE_KEY: tag, "value": encoder(value)}
     if isinstance(value, list):
-        return [encode_value(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return _encode_items(value)
     if isinstance(value, tuple):
-        items = [encode_value(item, f"{path}[{index}]") for index, item in enumerate(value)]
-        return {TYPE_KEY: "tuple", "value": items}
-    if isinstance(value, dict):
-        return _encode_dict(value, path)
-    raise UnencodableValueError(path, value)
+        return {TYPE_KEY: "tuple", "value": _encode_items(value)}
+    raise _Unencodable(value)
 
 
-def _encode_dict(value: dict, path: str) -> dict:
+def _encode_items(items: list | tuple) -> list:
+    encoded = []
+    for index, item in enumerate(items):
+        try:
+            encoded.append(item if type(item) in _PLAIN_TYPES else _encode(item))
+        except _Unencodable as exc:
+            exc.parts.append(f"[{index}]")
+            raise
+    return encoded
+
+
+def _encode_dict(value: dict) -> dict:
+    # Most payloads hold only strings, numbers and None: such a dict is
+    # returned as it is, without a copy.
+    if TYPE_KEY not in value and all(
+        type(key) is str and type(item) in _PLAIN_TYPES for key, item in value.items()
+    ):
+        return value
     encoded = {}
     for key, item in value.items():
-        if not isinstance(key, str):
-            raise UnencodableValueError(f"{path} key {key!r}", key)
-        encoded[key] = encode_value(item, f"{path}.{key}")
+        if type(key) is not str and not isinstance(key, str):
+            raise _Unencodable(key, f" key {key!r}")
+        try:
+            encoded[key] = item if type(item) in _PLAIN_TYPES else _encode(item)
+        except _Unencodable as exc:
+            exc.parts.append(f".{key}")
+            raise
     if TYPE_KEY in encoded:
         # A user dict that happens to use the tag key is wrapped, so that it
         # is never mistaken for a tagged value.
@@ -112,3 +160,28 @@ def decode_value(value: Any) -> Any:
         return _DECODERS[tag](value["value"])
     except KeyError:
         raise ValueError(f"Unknown encoded type {tag!r}") from None
+
+
+def encode_message(message: dramatiq.Message) -> bytes:
+    """Return the message encoded as ``message.encode()`` would, for a JSON encoder.
+
+    With Dramatiq's JSON encoder in place, the message is written by orjson,
+    about ten times faster than ``json.dumps`` for a small job. The bytes may
+    differ from ``json.dumps`` (non-ASCII text is not escaped) but decode to
+    the same message.
+    """
+    if type(dramatiq.get_encoder()) is not JSONEncoder:
+        return message.encode()
+    fields = {
+        "queue_name": message.queue_name,
+        "actor_name": message.actor_name,
+        "args": message.args,
+        "kwargs": message.kwargs,
+        "options": message.options,
+        "message_id": message.message_id,
+        "message_timestamp": message.message_timestamp,
+    }
+    try:
+        return orjson.dumps(fields)
+    except _ORJSON_FAILURES:
+        return message.encode()

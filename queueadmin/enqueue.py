@@ -14,7 +14,7 @@ from dramatiq import Broker, Message
 from queueadmin import idempotency
 from queueadmin.broker import ProjectRedisBroker
 from queueadmin.context import get_correlation_id, new_correlation_id
-from queueadmin.encoding import encode_value
+from queueadmin.encoding import encode_message, encode_value
 from queueadmin.envelope import ENVELOPE_OPTION, JobEnvelope, get_envelope
 from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
 from queueadmin.priorities import PRIORITY_OPTION, Priority
@@ -81,7 +81,7 @@ def finish_message(
         options={ENVELOPE_OPTION: envelope_option, PRIORITY_OPTION: request.priority.value}
     )
 
-    size = len(message.encode())
+    size = len(encode_message(message))
     limit = settings.QUEUE_MAX_PAYLOAD_BYTES
     if size > limit:
         raise PayloadTooLargeError(actor.actor_name, size, limit)

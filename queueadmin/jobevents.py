@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis
 from django.conf import settings
 
@@ -34,12 +35,24 @@ FAILURE_WARNING_INTERVAL_SECONDS = 60
 #: Events kept in memory while Redis is unreachable; older ones are dropped.
 MAX_BUFFERED_EVENTS = 100_000
 
+#: orjson writes what ``json.dumps(event, default=str)`` writes, with dates
+#: and dataclasses passed to ``str`` as the standard library does.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+
+
+def _encode_event(event: dict[str, Any]) -> bytes | str:
+    try:
+        return orjson.dumps(event, default=str, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        # Integers over 64 bits, for example.
+        return json.dumps(event, default=str)
+
 
 @dataclass
 class EventBatch:
     """Events and counter increments taken from the buffer to be sent together."""
 
-    events: list[str]
+    events: list[bytes | str]
     counters: dict[tuple[str, str], int]
     float_counters: dict[tuple[str, str], float]
     expiry: dict[str, int]
@@ -64,7 +77,7 @@ class EventBuffer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._events: list[str] = []
+        self._events: list[bytes | str] = []
         self._counters: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._float_counters: defaultdict[tuple[str, str], float] = defaultdict(float)
         self._expiry: dict[str, int] = {}
@@ -77,11 +90,15 @@ class EventBuffer:
         """Buffer one job event and return it; ``ts`` (UNIX seconds) is added unless given."""
         fields.setdefault("ts", time.time())
         event = {"kind": kind, "job": job_id, **fields}
-        line = json.dumps(event, default=str)
-        with self._lock:
-            self._events.append(line)
-        self._ensure_thread()
+        self.add_events([event])
         return event
+
+    def add_events(self, events: list[dict[str, Any]]) -> None:
+        """Buffer complete events (with their ``kind`` and ``ts``)."""
+        lines = [_encode_event(event) for event in events]
+        with self._lock:
+            self._events.extend(lines)
+        self._ensure_thread()
 
     def incr(self, key: str, field: str, amount: int = 1, expire_seconds: int | None = None) -> None:
         """Buffer ``HINCRBY key field amount``; ``expire_seconds`` sets the key's TTL."""

@@ -51,9 +51,9 @@ def bucket_index(milliseconds: float) -> int:
     return bisect.bisect_left(DURATION_BUCKETS_MS, milliseconds)
 
 
-def count_enqueued(queue: str, actor: str) -> None:
-    """Count one job sent to ``queue``."""
-    buffer.incr(jobs_key(), f"{queue}|{actor}|enqueued")
+def count_enqueued(queue: str, actor: str, count: int = 1) -> None:
+    """Count ``count`` jobs sent to ``queue``."""
+    buffer.incr(jobs_key(), f"{queue}|{actor}|enqueued", count)
 
 
 def count_outcome(

@@ -21,6 +21,9 @@ class Priority(StrEnum):
     LOW = "low"
 
 
+#: Each level by its name; a dictionary lookup costs less than ``Priority(value)``.
+_LEVELS: dict[str, Priority] = {level.value: level for level in Priority}
+
 #: ``JobRecord.priority`` per level: lower runs first, as with Dramatiq's
 #: actor priority.
 PRIORITY_RANKS = {Priority.HIGH: -1, Priority.NORMAL: 0, Priority.LOW: 1}
@@ -34,11 +37,11 @@ def parse_priority(value: Priority | str | None) -> Priority:
     """
     if value is None:
         return Priority.NORMAL
-    try:
-        return Priority(value)
-    except ValueError:
+    level = _LEVELS.get(value) if isinstance(value, str) else None
+    if level is None:
         allowed = ", ".join(level.value for level in Priority)
-        raise ValueError(f"Invalid priority {value!r}; allowed: {allowed}.") from None
+        raise ValueError(f"Invalid priority {value!r}; allowed: {allowed}.")
+    return level
 
 
 def get_priority(message: Any) -> Priority:

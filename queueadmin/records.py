@@ -25,6 +25,7 @@ import redis
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone as django_timezone
 
+from queueadmin.batchevents import expand
 from queueadmin.context import current_job
 from queueadmin.envelope import get_envelope
 from queueadmin.jobevents import buffer, emit
@@ -269,6 +270,20 @@ def insert_enqueued_record(event: dict[str, Any]) -> None:
         )
 
 
+def _expand_batch(raw_events: list[bytes]) -> tuple[list[bytes], list[dict[str, Any]]]:
+    """Decode and expand raw events until ``BATCH_SIZE`` events; return the raw ones used.
+
+    A batch event contains up to ``batchevents.MAX_JOBS_PER_EVENT`` jobs, so
+    fewer raw events may fill one batch of records.
+    """
+    events: list[dict[str, Any]] = []
+    for used, raw in enumerate(raw_events, start=1):
+        events.extend(expand(json.loads(raw)))
+        if len(events) >= BATCH_SIZE:
+            return raw_events[:used], events
+    return raw_events, events
+
+
 def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
     """Push this process's buffer, then write pending events into job records.
 
@@ -294,7 +309,8 @@ def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
             raw_events = client.lrange(job_events_key(), 0, BATCH_SIZE - 1)
             if not raw_events:
                 break
-            apply_events([json.loads(raw) for raw in raw_events])
+            raw_events, events = _expand_batch(raw_events)
+            apply_events(events)
             try:
                 # Renews the lock, or fails when it expired and another
                 # process may be reading the same batch: only the owner trims.
@@ -308,7 +324,7 @@ def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
                 lock_lost = True
                 break
             client.ltrim(job_events_key(), len(raw_events), -1)
-            written += len(raw_events)
+            written += len(events)
     finally:
         try:
             if not lock_lost:

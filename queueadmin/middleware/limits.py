@@ -39,6 +39,18 @@ class QueueAgeLimit(AgeLimit):
             # The enqueue that follows fails too and the caller handles it.
             logger.warning("Reading the Redis clock for job %s failed: %s", message.message_id, exc)
 
+    def before_enqueue_many(self, broker, messages, delay):
+        client = getattr(broker, "client", None)
+        if client is None:
+            return
+        try:
+            due_at = current_redis_time_ms(client) + (delay or 0)
+        except redis.RedisError as exc:
+            logger.warning("Reading the Redis clock for %d jobs failed: %s", len(messages), exc)
+            return
+        for message in messages:
+            message.options[DUE_AT_OPTION] = due_at
+
     def before_process_message(self, broker, message):
         actor = broker.get_actor(message.actor_name)
         max_age = get_max_age_ms(actor, message)

@@ -17,9 +17,10 @@ from dramatiq.middleware import Middleware
 from dramatiq.worker import ConsumerThread
 
 from queueadmin import metrics
+from queueadmin.batchevents import batch_events
 from queueadmin.encoding import decode_value
 from queueadmin.envelope import ENVELOPE_OPTION
-from queueadmin.jobevents import emit
+from queueadmin.jobevents import buffer, emit
 from queueadmin.priorities import PRIORITY_RANKS, get_priority
 from queueadmin.signals import job_dead_lettered
 from queueadmin.statuses import JobStatus
@@ -119,6 +120,29 @@ class JobTracking(Middleware):
         # Taken before the send: a worker may start the job before this hook's
         # "after" twin runs, and the start must be the later event.
         self._local.enqueue_ts = time.time()
+
+    def before_enqueue_many(self, broker, messages, delay):
+        self._local.enqueue_ts = time.time()
+
+    def after_enqueue_many(self, broker, messages, delay):
+        # Jobs sent together get one batch event when they share everything
+        # but their ids, payloads and idempotency keys (see batchevents).
+        ts = getattr(self._local, "enqueue_ts", None) or time.time()
+        first = messages[0]
+        eta = _due_time(first, ts, delay)
+        if isinstance(threading.current_thread(), ConsumerThread) or any(
+            message.options.get("retries") for message in messages
+        ):
+            events = None
+        else:
+            fields = [enqueued_fields(message, ts=ts, eta=eta) for message in messages]
+            events = batch_events([message.message_id for message in messages], fields)
+        if events is None:
+            for message in messages:
+                self.after_enqueue(broker, message, delay)
+            return
+        buffer.add_events(events)
+        metrics.count_enqueued(_queue(first), first.actor_name, len(messages))
 
     def after_enqueue(self, broker, message, delay):
         if delay is None and isinstance(threading.current_thread(), ConsumerThread):

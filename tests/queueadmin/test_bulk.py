@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import transaction
 
-from queueadmin.errors import InvalidPayloadError
+from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
 from queueadmin.models import JobRecord, JobStatus
 from queueadmin.queues import MEETINGS
 from queueadmin.records import flush_job_events
@@ -99,3 +101,57 @@ def test_keys_inside_atomic_rejected(broker):
     with pytest.raises(ValueError, match="cannot run inside transaction.atomic"):
         with transaction.atomic():
             note_job.enqueue_many([{"key": "a"}], idempotency_keys=["k"])
+
+
+def test_bulk_records_match_single_enqueue(broker):
+    single = note_job.enqueue({"key": "one"}, idempotency_key="single-1", correlation_id="corr-bulk")
+    first, second = note_job.enqueue_many(
+        [{"key": "a"}, {"key": "b", "seconds": 0.5}],
+        idempotency_keys=["bulk-1", None],
+        correlation_id="corr-bulk",
+    )
+
+    flush_job_events(wait=True)
+    records = {record.job_id: record for record in JobRecord.objects.all()}
+    assert records[first].idempotency_key == "bulk-1"
+    assert records[first].options["envelope"]["idempotency_key"] == "bulk-1"
+    # Without a key of its own, a job's key is its id, as with a single enqueue.
+    assert records[second].idempotency_key == second
+    assert records[second].options["envelope"]["idempotency_key"] == second
+    assert records[second].payload == {"key": "b", "seconds": 0.5}
+    for job_id in (first, second):
+        assert records[job_id].correlation_id == "corr-bulk"
+        assert records[job_id].status == JobStatus.ENQUEUED
+        assert records[job_id].broker_message_id.startswith(f"normal:{job_id}:")
+        # The same option names as a job sent on its own, with the same envelope fields.
+        assert records[job_id].options.keys() == records[single].options.keys()
+        assert (
+            records[job_id].options["envelope"].keys() == records[single].options["envelope"].keys()
+        )
+
+
+def test_batch_larger_than_one_event_recorded(broker):
+    job_ids = note_job.enqueue_many([{"key": f"many-{i}"} for i in range(2_500)])
+
+    assert flush_job_events(wait=True) == 2_500
+    assert JobRecord.objects.filter(job_id__in=job_ids).count() == 2_500
+    assert broker.queue_depths(MEETINGS)["normal"] == 2_500
+
+
+def test_too_large_item_names_its_index(broker, settings):
+    settings.QUEUE_MAX_PAYLOAD_BYTES = 2048
+
+    with pytest.raises(PayloadTooLargeError, match=r"note_job\[1\]"):
+        note_job.enqueue_many([{"key": "small"}, {"key": "x" * 4096}])
+
+    assert broker.queue_depths(MEETINGS)["normal"] == 0
+
+
+def test_job_ids_are_uuid4(broker):
+    job_ids = note_job.enqueue_many([{"key": f"id-{i}"} for i in range(200)])
+
+    parsed = [uuid.UUID(job_id) for job_id in job_ids]
+    assert all(str(value) == job_id for value, job_id in zip(parsed, job_ids))
+    assert {value.version for value in parsed} == {4}
+    assert {value.variant for value in parsed} == {uuid.RFC_4122}
+    assert len(set(job_ids)) == 200

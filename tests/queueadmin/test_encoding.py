@@ -8,9 +8,10 @@ import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
+import dramatiq
 import pytest
 
-from queueadmin.encoding import decode_value, encode_value
+from queueadmin.encoding import decode_value, encode_message, encode_value
 from queueadmin.errors import UnencodableValueError
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -139,3 +140,31 @@ def test_decode_unknown_tag_rejected() -> None:
         decode_value({"$type": "complex", "value": "1+2j"})
 
     assert "complex" in str(caught.value)
+
+
+def test_encode_message_decodes_as_dramatiq_encoding() -> None:
+    message = dramatiq.Message(
+        queue_name="meetings",
+        actor_name="note_job",
+        args=({"key": "Grüße", "when": encode_value(datetime(2026, 1, 2, tzinfo=timezone.utc))},),
+        kwargs={},
+        options={"envelope": {"idempotency_key": "k-1", "metadata": {}}, "priority": "high"},
+    )
+
+    assert dramatiq.Message.decode(encode_message(message)) == dramatiq.Message.decode(message.encode())
+
+
+def test_encode_message_falls_back_for_large_integers() -> None:
+    # orjson writes integers of up to 64 bits; the standard library any size.
+    message = dramatiq.Message(
+        queue_name="meetings", actor_name="note_job", args=({"count": 2**70},), kwargs={}, options={}
+    )
+
+    assert dramatiq.Message.decode(encode_message(message)).args[0]["count"] == 2**70
+
+
+def test_encode_returns_plain_dict_itself() -> None:
+    plain = {"key": "a", "count": 3, "flag": True, "none": None}
+
+    assert encode_value(plain) is plain
+    assert encode_value({"$type": "x"}) == {"$type": "dict", "value": {"$type": "x"}}

@@ -1,0 +1,97 @@
+"""One job event for many jobs sent together, and its expansion into "enqueued" events.
+
+A bulk send of N jobs of one actor would otherwise encode N "enqueued"
+events that differ only in the job id, the payload, the broker's message id
+and the idempotency key. The batch event keeps the shared fields once:
+
+    {"kind": "enqueued_batch", "ts": ..., "actor": ..., "queue": ..., "priority": ...,
+     "options": {... the envelope without its idempotency key ...},
+     "correlation_id": ..., "user_id": ..., "eta": ...,
+     "jobs": [[job id, payload, broker message id, idempotency key], ...]}
+
+The record writer expands it back (``expand``) before folding events into
+records, so a record cannot tell how its job was sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from queueadmin.envelope import ENVELOPE_OPTION
+
+#: Event kind of a batch.
+BATCH_KIND = "enqueued_batch"
+
+#: Most jobs in one batch event, so that one event never outgrows a record-writing batch.
+MAX_JOBS_PER_EVENT = 1000
+
+_KEY_FIELD = "idempotency_key"
+
+
+def _shared_part(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """Return what must be equal for two jobs' "enqueued" fields to share one batch."""
+    envelope = fields["options"].get(ENVELOPE_OPTION) or {}
+    options = {**fields["options"], ENVELOPE_OPTION: {k: v for k, v in envelope.items() if k != _KEY_FIELD}}
+    return (fields["actor"], fields["queue"], fields["priority"], fields["eta"], options,
+            fields["correlation_id"], fields["user_id"])
+
+
+def batch_events(job_ids: Sequence[str], fields: Sequence[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Return batch events for jobs with the given "enqueued" fields, or None when they differ.
+
+    ``fields`` are ``tracking.enqueued_fields`` of each job, all with the same
+    ``ts``. Returns None unless every job shares actor, queue, priority, due
+    time, correlation id, user id and options other than the idempotency key.
+    """
+    shared = _shared_part(fields[0])
+    if any(_shared_part(item) != shared for item in fields[1:]):
+        return None
+    actor, queue, priority, eta, options, correlation_id, user_id = shared
+    jobs = [
+        [job_id, item["payload"], item["broker_message_id"], item[_KEY_FIELD]]
+        for job_id, item in zip(job_ids, fields)
+    ]
+    return [
+        {
+            "kind": BATCH_KIND,
+            "ts": fields[0]["ts"],
+            "actor": actor,
+            "queue": queue,
+            "priority": priority,
+            "options": options,
+            "correlation_id": correlation_id,
+            "user_id": user_id,
+            "eta": eta,
+            "jobs": jobs[start : start + MAX_JOBS_PER_EVENT],
+        }
+        for start in range(0, len(jobs), MAX_JOBS_PER_EVENT)
+    ]
+
+
+def expand(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Yield ``event`` itself, or the "enqueued" event of each job of a batch event."""
+    if event["kind"] != BATCH_KIND:
+        yield event
+        return
+    options = event["options"]
+    envelope = options.get(ENVELOPE_OPTION)
+    for job_id, payload, broker_message_id, key in event["jobs"]:
+        job_options = dict(options)
+        if envelope is not None:
+            job_options[ENVELOPE_OPTION] = {_KEY_FIELD: key, **envelope}
+        yield {
+            "kind": "enqueued",
+            "job": job_id,
+            "ts": event["ts"],
+            "actor": event["actor"],
+            "queue": event["queue"],
+            "priority": event["priority"],
+            "payload": payload,
+            "options": job_options,
+            "broker_message_id": broker_message_id,
+            "idempotency_key": key,
+            "correlation_id": event["correlation_id"],
+            "user_id": event["user_id"],
+            "eta": event["eta"],
+        }
