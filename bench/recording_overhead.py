@@ -1,12 +1,18 @@
 """Measure what job recording adds to the per-job cost of a no-op job.
 
-For each variant (``bare``: none of the queue administration middleware,
-``baseline``: all but the tracking middleware, ``recording``: the project's
-middleware list) a child process starts one real worker process
+For each variant a child process starts one real worker process
 (``rundramatiq``, 1 process, 4 threads), enqueues N no-op jobs and waits until
-the queue is drained. The per-job cost is the wall time from the first
-enqueue to the drained queue, divided by N. Runs alternate between the
-variants; the median per variant is reported.
+the queue is drained and, where jobs are recorded, until every job event is
+written into its record. The per-job cost is the wall time from the first
+enqueue to that point, divided by N. Runs alternate between the variants; the
+median per variant is reported. The variants:
+
+- ``bare``: none of the queue administration middleware;
+- ``baseline``: all but the tracking middleware;
+- ``recording``: the project's middleware list, records written by a thread
+  in the worker process (``QUEUE_RECORD_WRITER=worker``, the default);
+- ``recording-process``: the same, records written by ``manage.py
+  write_job_records`` running beside the worker (``QUEUE_RECORD_WRITER=process``).
 
 Usage (from the repository root):
 
@@ -35,7 +41,14 @@ VARIANTS = {
     "bare": "bench.settings_bare",
     "baseline": "bench.settings_baseline",
     "recording": "bench.settings_recording",
+    "recording-process": "bench.settings_recording",
 }
+
+#: Record writer per variant, as QUEUE_RECORD_WRITER; None where nothing is recorded.
+RECORD_WRITERS = {"recording": "worker", "recording-process": "process"}
+
+#: Seconds to wait for the job events of a run to be written.
+RECORDS_TIMEOUT_SECONDS = 120
 
 
 def _child(jobs: int) -> None:
@@ -48,19 +61,43 @@ def _child(jobs: int) -> None:
     from bench.tasks import noop_job
     from tests.workers import start_worker
 
+    from queueadmin.jobevents import buffer
+    from queueadmin.redisclient import get_redis, job_events_key
+
     broker = dramatiq.get_broker()
+    writer = os.environ.get("QUEUE_RECORD_WRITER")
     worker = start_worker(
         ["emails"], threads=4, DJANGO_SETTINGS_MODULE=os.environ["DJANGO_SETTINGS_MODULE"]
     )
+    record_writer = None
+    if writer == "process":
+        record_writer = subprocess.Popen(
+            [sys.executable, "manage.py", "write_job_records"],
+            cwd=BASE_DIR, stdout=subprocess.DEVNULL, start_new_session=True,
+        )
     try:
         started = time.perf_counter()
         for index in range(jobs):
             noop_job.enqueue(index=index, label="overhead", tag="bench")
         broker.join("emails", interval=5, timeout=600_000)
+        if writer is not None:
+            buffer.push()
+            _wait_for_records(get_redis(), job_events_key())
         elapsed = time.perf_counter() - started
     finally:
         worker.stop()
+        if record_writer is not None:
+            record_writer.terminate()
+            record_writer.wait(timeout=30)
     print(json.dumps({"seconds": elapsed, "jobs": jobs}))
+
+
+def _wait_for_records(client, events_key: str) -> None:
+    deadline = time.monotonic() + RECORDS_TIMEOUT_SECONDS
+    while client.llen(events_key):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Job events still waiting after {RECORDS_TIMEOUT_SECONDS} s.")
+        time.sleep(0.005)
 
 
 def _database_url(run_id: str) -> tuple[str | None, callable]:
@@ -82,6 +119,9 @@ def _database_url(run_id: str) -> tuple[str | None, callable]:
 
 def _run_variant(variant: str, jobs: int, env: dict[str, str]) -> float:
     child_env = {**env, "DJANGO_SETTINGS_MODULE": VARIANTS[variant]}
+    child_env.pop("QUEUE_RECORD_WRITER", None)
+    if variant in RECORD_WRITERS:
+        child_env["QUEUE_RECORD_WRITER"] = RECORD_WRITERS[variant]
     child_env["QUEUE_REDIS_NAMESPACE"] = f"bench-{uuid.uuid4().hex[:8]}"
     output = subprocess.run(
         [sys.executable, __file__, "--child", "--jobs", str(jobs)],
@@ -123,10 +163,11 @@ def main() -> None:
     medians = {variant: statistics.median(values) for variant, values in costs.items()}
     for variant, median in medians.items():
         print(f"median {variant}: {median:.0f} us per job")
-    recording_overhead = (medians["recording"] / medians["baseline"] - 1) * 100
-    total_overhead = (medians["recording"] / medians["bare"] - 1) * 100
-    print(f"recording overhead (recording vs baseline): {recording_overhead:+.1f} %")
-    print(f"all queue administration middleware (recording vs bare): {total_overhead:+.1f} %")
+    for variant in RECORD_WRITERS:
+        recording_overhead = (medians[variant] / medians["baseline"] - 1) * 100
+        total_overhead = (medians[variant] / medians["bare"] - 1) * 100
+        print(f"recording overhead ({variant} vs baseline): {recording_overhead:+.1f} %")
+        print(f"all queue administration middleware ({variant} vs bare): {total_overhead:+.1f} %")
 
 
 if __name__ == "__main__":
