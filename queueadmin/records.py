@@ -198,11 +198,10 @@ def _upsert_sql(vendor: str) -> str:
 
 
 def _upsert(rows: list[tuple]) -> None:
-    # PostgreSQL gets one statement with a column of values per parameter,
-    # which costs the server far less than a statement per row (measured
-    # with bench/recording_overhead.py). SQLite runs the single-row statement
-    # with executemany, which loops in C. A multi-row VALUES list is slower
-    # on both, because the client parses its thousands of placeholders.
+    # PostgreSQL gets one statement per batch with one array per column, sent
+    # in binary. SQLite runs the single-row statement with executemany, which
+    # loops in C. A multi-row VALUES list is slower on both, because the
+    # client parses its thousands of placeholders.
     if not rows:
         return
     sql = _upsert_sql(connection.vendor)
