@@ -88,6 +88,11 @@ def _parse_args() -> argparse.Namespace:
         "--report-from", type=Path, metavar="JSON",
         help="write the report from the --json results of an earlier run, without measuring",
     )
+    parser.add_argument(
+        "--record-writer", choices=("process", "worker"), default="process",
+        help="the product's QUEUE_RECORD_WRITER: 'process' runs write_job_records beside each "
+        "product worker command, 'worker' writes records in the worker processes (default process)",
+    )
     parser.add_argument("--rq-db", type=int, help="Redis database number for RQ (default: REDIS_URL's plus one)")
     args = parser.parse_args()
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
@@ -240,7 +245,7 @@ def main() -> None:
         redis_url = resources.redis_url(env)
         rq_redis_url, rq_db = _rq_redis_url(redis_url, args.rq_db)
         database_url, database_text = resources.database_url(env, run_id, work_dir)
-        context = RunContext(run_id, redis_url, rq_redis_url, database_url, work_dir)
+        context = RunContext(run_id, redis_url, rq_redis_url, database_url, work_dir, args.record_writer)
         progress(f"run {run_id}: Redis {_masked(redis_url)} (RQ db {rq_db}), {database_text}; logs in {work_dir}")
         _migrate(context)
         bench = BenchRun(context, settings, work_dir / "logs")
@@ -256,6 +261,7 @@ def main() -> None:
         resources.close()
     wall_seconds = time.time() - started
     header.update(
+        record_writer=args.record_writer,
         commit=_git_commit(),
         command=_command_line(redis_url, env.database_url),
         install=INSTALL_COMMAND,

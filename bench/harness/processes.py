@@ -206,3 +206,14 @@ class RssSampler(threading.Thread):
         self._stopping.set()
         self.join(timeout=5)
         return self.peaks
+
+
+def start_companions(deployment, log_path) -> list[ManagedProcess]:
+    """Start the commands that run beside ``deployment``'s worker command.
+
+    ``log_path(name)`` gives each one's log file. Stop them with ``stop()``.
+    """
+    return [
+        ManagedProcess(command, deployment.env, log_path(name))
+        for name, command in deployment.companion_commands().items()
+    ]

@@ -41,6 +41,13 @@ class TargetResult:
     margin: str
 
 
+#: Description in the report of each QUEUE_RECORD_WRITER value.
+_WRITERS = {
+    "process": "`manage.py write_job_records` beside each worker command (QUEUE_RECORD_WRITER=process)",
+    "worker": "a thread in each worker process (QUEUE_RECORD_WRITER=worker)",
+}
+
+
 def _median(bench: BenchRun, scenario: str, row: str, metric: str) -> float | None:
     values = bench.results.get(scenario, {}).get(row, {}).get(metric)
     return Summary.of(values).median if values else None
@@ -191,6 +198,7 @@ def render(bench: BenchRun, header: dict) -> str:
         f"- Code: commit {header.get('commit', 'not recorded')}",
         f"- Installed with: `{header['install']}`",
         f"- Started: {header['started']}, wall time {header['wall_seconds'] / 60:.1f} min",
+        f"- Job records of the product written by: {_WRITERS.get(header.get('record_writer'), 'not recorded')}",
         f"- Jobs per throughput measurement: {settings.jobs:,}; repeats: {settings.repeats}; "
         f"latency probes: {settings.latency_probes} per mode and repeat",
         "",

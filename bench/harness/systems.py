@@ -29,6 +29,10 @@ class RunContext:
     rq_redis_url: str
     database_url: str
     var_dir: Path
+    #: The product's QUEUE_RECORD_WRITER: "process" runs ``write_job_records``
+    #: beside each product worker command, "worker" writes records in a thread
+    #: of each worker process.
+    record_writer: str = "process"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,10 @@ class Deployment:
 
     def worker_command(self, processes: int, threads: int) -> list[str]:
         raise NotImplementedError
+
+    def companion_commands(self) -> dict[str, list[str]]:
+        """Return the commands (by name) that run beside the worker command; none by default."""
+        return {}
 
     def cleanup(self, client: redis.Redis) -> None:
         _delete_matching(client, f"{self.prefix}:*")
@@ -107,6 +115,11 @@ class ProductDeployment(Deployment):
             "--processes", str(processes), "--threads", str(threads),
             "--queues", self.queue,
         )
+
+    def companion_commands(self) -> dict[str, list[str]]:
+        if self.env.get("QUEUE_RECORD_WRITER") == "process":
+            return {"record-writer": python_command("manage.py", "write_job_records")}
+        return {}
 
     def events_waiting(self, client: redis.Redis) -> int:
         """Return the job events not yet written into job records."""
@@ -205,7 +218,11 @@ def deploy(system: str, context: RunContext, index: int, **env_overrides: str) -
     prefix = f"bench-{context.run_id}-{system}-{index}"
     env = _base_env(context)
     if system == "product":
-        env.update(DJANGO_SETTINGS_MODULE="bench.settings_recording", QUEUE_REDIS_NAMESPACE=prefix)
+        env.update(
+            DJANGO_SETTINGS_MODULE="bench.settings_recording",
+            QUEUE_REDIS_NAMESPACE=prefix,
+            QUEUE_RECORD_WRITER=context.record_writer,
+        )
         env.update(env_overrides)
         return ProductDeployment(system, prefix, PRODUCT_QUEUE, context.redis_url, env)
     redis_url = context.rq_redis_url if system == "rq" else context.redis_url

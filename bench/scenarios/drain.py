@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from bench.harness.database import clear_job_records
-from bench.harness.processes import ManagedProcess, RssSampler
+from bench.harness.processes import ManagedProcess, RssSampler, start_companions
 from bench.harness.session import BenchRun, progress
 from bench.harness.systems import Deployment, LABELS, ProductDeployment
 
@@ -70,6 +70,7 @@ def measure_drain(
     timeout = bench.settings.drain_timeout(jobs)
     client = deployment.client()
     worker = sampler = None
+    companions: list[ManagedProcess] = []
     try:
         if isinstance(deployment, ProductDeployment) and not bench.settings.smoke:
             # Every product drain starts from an empty job record table. A
@@ -84,6 +85,9 @@ def measure_drain(
             deployment.env,
             bench.log_path(f"{deployment.system}-worker"),
         )
+        companions = start_companions(
+            deployment, lambda name: bench.log_path(f"{deployment.system}-{name}")
+        )
         sampler = RssSampler(worker.pid)
         sampler.start()
         started, first, finished = _poll_drain(deployment, client, worker, jobs, timeout)
@@ -97,6 +101,8 @@ def measure_drain(
             sampler.stop()
         if worker is not None:
             worker.stop(group=not graceful_stop)
+        for companion in companions:
+            companion.stop()
         deployment.cleanup(client)
         client.close()
     seconds = finished - first

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from bench.harness.monitor import count_commands
-from bench.harness.processes import ManagedProcess
+from bench.harness.processes import ManagedProcess, start_companions
 from bench.harness.session import BenchRun, progress
 from bench.harness.systems import LABELS
 
@@ -27,17 +27,26 @@ def run(bench: BenchRun) -> None:
         progress(f"idle load {repeat + 1}/{settings.repeats}")
         deployments = {system: bench.deploy(system) for system in SYSTEMS}
         workers: dict[str, ManagedProcess] = {}
+        companions: dict[str, list[ManagedProcess]] = {}
         try:
             for system, deployment in deployments.items():
                 workers[system] = ManagedProcess(
                     deployment.worker_command(1, 8), deployment.env, bench.log_path(f"{system}-idle-worker")
                 )
+                companions[system] = start_companions(
+                    deployment, lambda name, system=system: bench.log_path(f"{system}-idle-{name}")
+                )
             for worker in workers.values():
                 worker.wait_for_output(READY_LINE, timeout=120)
             time.sleep(settle)
+            # A system's commands include those of its companion processes
+            # (the product's record writer).
             counts = count_commands(
                 bench.context.redis_url,
-                {system: [worker.pid] for system, worker in workers.items()},
+                {
+                    system: [worker.pid, *(companion.pid for companion in companions[system])]
+                    for system, worker in workers.items()
+                },
                 settings.idle_load_seconds,
             )
         except (RuntimeError, TimeoutError, OSError, ValueError) as exc:
@@ -46,6 +55,8 @@ def run(bench: BenchRun) -> None:
         finally:
             for worker in workers.values():
                 worker.stop()
+            for companion in (process for started in companions.values() for process in started):
+                companion.stop()
             for deployment in deployments.values():
                 client = deployment.client()
                 deployment.cleanup(client)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bench.harness.processes import ManagedProcess
+from bench.harness.processes import ManagedProcess, start_companions
 from bench.harness.session import BenchRun, progress
 from bench.harness.stats import percentile
 from bench.harness.systems import LABELS, SYSTEMS
@@ -86,6 +86,9 @@ def run(bench: BenchRun) -> None:
                         deployment.env,
                         bench.log_path(f"{system}-latency-worker"),
                     )
+                )
+                workers += start_companions(
+                    deployment, lambda name, system=system: bench.log_path(f"{system}-latency-{name}")
                 )
             for system, deployment in deployments.items():
                 progress(f"latency back-to-back {repeat + 1}/{settings.repeats}: {LABELS[system]}")
