@@ -210,9 +210,10 @@ def _upsert(rows: list[tuple]) -> None:
 
         # Django's cursors bind parameters on the client, which escapes every
         # value into the query text; a plain psycopg cursor sends the arrays
-        # as binary parameters.
+        # as binary parameters. Django's error wrapper still turns psycopg's
+        # errors into django.db ones, which callers such as the flusher catch.
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, [list(column) for column in zip(*rows)])
         return
     with connection.cursor() as cursor:
