@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -210,3 +211,15 @@ def test_upsert_keeps_awkward_values(broker):
     assert record.eta is None
     assert record.progress is None
 
+
+@pytest.mark.parametrize("event_field, column", [("job", "job_id"), ("actor", "actor"), ("queue", "queue")])
+def test_upsert_never_truncates_values(broker, event_field, column):
+    long_value = "x" * 200
+    event = {"job": "short-id", "kind": "enqueued", "ts": 5.0, "actor": "a", "queue": "emails"}
+
+    # PostgreSQL rejects the value, as an INSERT of that row does. SQLite stores it whole.
+    with contextlib.suppress(DatabaseError):
+        apply_events([{**event, event_field: long_value}])
+
+    stored = list(JobRecord.objects.values_list(column, flat=True))
+    assert stored in ([], [long_value])
