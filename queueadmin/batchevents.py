@@ -31,8 +31,11 @@ _KEY_FIELD = "idempotency_key"
 
 def _shared_part(fields: dict[str, Any]) -> tuple[Any, ...]:
     """Return what must be equal for two jobs' "enqueued" fields to share one batch."""
-    envelope = fields["options"].get(ENVELOPE_OPTION) or {}
-    options = {**fields["options"], ENVELOPE_OPTION: {k: v for k, v in envelope.items() if k != _KEY_FIELD}}
+    options = fields["options"]
+    envelope = options.get(ENVELOPE_OPTION)
+    if envelope is not None:
+        # A message without an envelope keeps none, so its record matches a single send.
+        options = {**options, ENVELOPE_OPTION: {k: v for k, v in envelope.items() if k != _KEY_FIELD}}
     return (fields["actor"], fields["queue"], fields["priority"], fields["eta"], options,
             fields["correlation_id"], fields["user_id"])
 

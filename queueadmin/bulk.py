@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from dramatiq import Message
 from pydantic import BaseModel
 
+from queueadmin import idempotency
 from queueadmin.context import get_correlation_id, new_correlation_id
 from queueadmin.encoding import encode_message, encode_value
 from queueadmin.enqueue import EnqueueRequest, build_envelope
@@ -196,7 +197,12 @@ def _send(
     redis_keys = [f"{actor.actor_name}:{key}" if key else None for key in keys]
     # The tracking middleware records each sent job from the broker's
     # "after_enqueue" hook as a buffered event, so duplicates get no record.
-    job_ids = broker.send_many(messages, delay=delay_ms, idempotency_keys=redis_keys)
+    job_ids = broker.send_many(
+        messages,
+        delay=delay_ms,
+        idempotency_keys=redis_keys,
+        idempotency_ttl=idempotency.get_ttl_seconds(actor.options),
+    )
 
     duplicates = [
         message.message_id for message, job_id in zip(messages, job_ids) if job_id != message.message_id

@@ -179,6 +179,15 @@ def _row(record: SimpleNamespace, converters) -> tuple:
     return tuple(values)
 
 
+def _array_element_type(field: models.Field) -> str:
+    # An explicit cast to varchar(n) cuts longer text without an error, so
+    # text arrays are cast to text. The INSERT's assignment to the varchar(n)
+    # column then rejects a value that is too long, as a plain INSERT does.
+    if isinstance(field, models.CharField):
+        return "text"
+    return field.db_type(connection)
+
+
 @functools.cache
 def _upsert_sql(vendor: str) -> str:
     table = connection.ops.quote_name(JobRecord._meta.db_table)
@@ -187,7 +196,7 @@ def _upsert_sql(vendor: str) -> str:
     if vendor == "postgresql":
         # One statement per batch: one array parameter per column, turned back
         # into rows by unnest().
-        arrays = ", ".join(f"%b::{field.db_type(connection)}[]" for field in _WRITTEN_FIELDS)
+        arrays = ", ".join(f"%b::{_array_element_type(field)}[]" for field in _WRITTEN_FIELDS)
         rows = f"SELECT * FROM unnest({arrays})"
     else:
         rows = "VALUES (" + ", ".join(["%s"] * len(columns)) + ")"
@@ -210,9 +219,10 @@ def _upsert(rows: list[tuple]) -> None:
 
         # Django's cursors bind parameters on the client, which escapes every
         # value into the query text; a plain psycopg cursor sends the arrays
-        # as binary parameters.
+        # as binary parameters. Django's error wrapper still turns psycopg's
+        # errors into django.db ones, which callers such as the flusher catch.
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, [list(column) for column in zip(*rows)])
         return
     with connection.cursor() as cursor:

@@ -53,3 +53,23 @@ def test_other_events_pass_through():
     event = {"kind": "started", "job": "job-1", "ts": 1.0}
 
     assert list(expand(event)) == [event]
+
+
+def test_expand_keeps_missing_envelope():
+    # A message sent without the project's envelope (a plain Dramatiq message).
+    ids = ["job-1", "job-2"]
+    fields = [
+        {
+            **_fields(job_id, job_id),
+            "options": {"priority": "normal"},
+            "idempotency_key": None,
+            "correlation_id": None,
+        }
+        for job_id in ids
+    ]
+
+    (event,) = batch_events(ids, fields)
+    expanded = list(expand(event))
+
+    assert [item["options"] for item in expanded] == [{"priority": "normal"}] * 2
+    assert expanded == [{"kind": "enqueued", "job": job_id, **item} for job_id, item in zip(ids, fields)]

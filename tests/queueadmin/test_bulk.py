@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 
 from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
@@ -13,7 +14,7 @@ from queueadmin.queues import MEETINGS
 from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
 from tests.testapp.models import Execution
-from tests.testapp.tasks import note_job
+from tests.testapp.tasks import note_job, short_ttl_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -155,3 +156,87 @@ def test_job_ids_are_uuid4(broker):
     assert {value.version for value in parsed} == {4}
     assert {value.variant for value in parsed} == {uuid.RFC_4122}
     assert len(set(job_ids)) == 200
+
+
+ODD_KEYS = ["with space", "line\nbreak", "1 2 3 4\n", "Grüße 会议 🎉", ":", "x" * 255, "é" * 255]
+
+
+def test_odd_keys_claimed_once(broker):
+    payloads = [{"key": f"odd-{i}"} for i in range(len(ODD_KEYS))]
+
+    first = note_job.enqueue_many(payloads, idempotency_keys=ODD_KEYS)
+    second = note_job.enqueue_many(payloads, idempotency_keys=ODD_KEYS)
+
+    assert second == first
+    assert len(set(first)) == len(ODD_KEYS)
+    assert broker.queue_depths(MEETINGS)["normal"] == len(ODD_KEYS)
+    flush_job_events(wait=True)
+    keys = dict(JobRecord.objects.values_list("job_id", "idempotency_key"))
+    assert [keys[job_id] for job_id in first] == ODD_KEYS
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_single_odd_key_claimed_once(broker, key):
+    first = note_job.enqueue({"key": "single"}, idempotency_key=key)
+    second = note_job.enqueue({"key": "single"}, idempotency_key=key)
+
+    assert second == first
+    assert broker.queue_depths(MEETINGS)["normal"] == 1
+
+
+def test_duplicate_keys_in_one_batch(broker):
+    job_ids = note_job.enqueue_many(
+        [{"key": "a"}, {"key": "b"}, {"key": "c"}], idempotency_keys=["same", None, "same"]
+    )
+
+    assert job_ids[2] == job_ids[0]
+    assert job_ids[1] != job_ids[0]
+    assert broker.queue_depths(MEETINGS)["normal"] == 2
+    assert flush_job_events(wait=True) == 2
+    assert set(JobRecord.objects.values_list("job_id", flat=True)) == {job_ids[0], job_ids[1]}
+
+
+def test_delayed_high_batch_over_chunks(broker, redis_client):
+    count = 1_201
+    job_ids = note_job.enqueue_many(
+        [{"key": f"d-{i}"} for i in range(count)], priority="high", delay=60_000
+    )
+
+    base = f"{settings.QUEUE_REDIS_NAMESPACE}:{MEETINGS}"
+    assert broker.queue_depths(MEETINGS) == {"high": 0, "normal": 0, "low": 0, "delayed": count}
+    assert redis_client.hlen(f"{base}.delayed.jobs") == count
+    assert redis_client.hlen(f"{base}.msgs") == count
+    assert broker.cancel_delayed(MEETINGS, job_ids[-1])
+    assert flush_job_events(wait=True) == count
+
+
+def test_bulk_key_uses_actor_ttl(broker, redis_client):
+    short_ttl_job.enqueue_many([{"key": "ttl"}], idempotency_keys=["ttl-1"])
+
+    ttl = redis_client.ttl(f"{settings.QUEUE_REDIS_NAMESPACE}:idem:short_ttl_job:ttl-1")
+    assert 0 < ttl <= 5
+
+
+def test_bulk_record_equals_single_record(broker):
+    options = {"priority": "high", "delay": 60_000, "correlation_id": "corr-eq"}
+    single_id = note_job.enqueue({"key": "same", "seconds": 0.25}, idempotency_key="eq-1", **options)
+    (bulk_id,) = note_job.enqueue_many(
+        [{"key": "same", "seconds": 0.25}], idempotency_keys=["eq-2"], **options
+    )
+
+    flush_job_events(wait=True)
+    single = JobRecord.objects.get(job_id=single_id)
+    bulk = JobRecord.objects.get(job_id=bulk_id)
+    for name in ("actor", "queue", "status", "priority", "payload", "correlation_id", "user_id"):
+        assert getattr(bulk, name) == getattr(single, name), name
+    assert bulk.status == JobStatus.DELAYED
+    assert bulk.idempotency_key == "eq-2"
+    assert bulk.broker_message_id.startswith(f"high:{bulk_id}:")
+    assert abs((bulk.eta - bulk.enqueued_at).total_seconds() - 60) < 1
+    assert abs((single.eta - single.enqueued_at).total_seconds() - 60) < 1
+    for record, key in ((single, "eq-1"), (bulk, "eq-2")):
+        envelope = record.options["envelope"]
+        assert envelope.pop("idempotency_key") == key
+        envelope.pop("created_at")
+        record.options.pop("due_at_ms", None)
+    assert bulk.options == single.options

@@ -157,7 +157,11 @@ def test_encode_message_decodes_as_dramatiq_encoding() -> None:
 def test_encode_message_falls_back_for_large_integers() -> None:
     # orjson writes integers of up to 64 bits; the standard library any size.
     message = dramatiq.Message(
-        queue_name="meetings", actor_name="note_job", args=({"count": 2**70},), kwargs={}, options={}
+        queue_name="meetings",
+        actor_name="note_job",
+        args=({"count": 2**70},),
+        kwargs={},
+        options={"envelope": {"idempotency_key": "k-1"}},
     )
 
     assert dramatiq.Message.decode(encode_message(message)).args[0]["count"] == 2**70
@@ -168,3 +172,35 @@ def test_encode_returns_plain_dict_itself() -> None:
 
     assert encode_value(plain) is plain
     assert encode_value({"$type": "x"}) == {"$type": "dict", "value": {"$type": "x"}}
+
+
+def _plain_message(*args: object) -> dramatiq.Message:
+    # A message without the project's envelope, such as the one that
+    # Dramatiq's Callbacks middleware sends with a job's result.
+    return dramatiq.Message(queue_name="meetings", actor_name="note_job", args=args, kwargs={}, options={})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_encode_message_keeps_special_floats(value: float) -> None:
+    decoded = dramatiq.Message.decode(encode_message(_plain_message(value))).args[0]
+
+    assert isinstance(decoded, float)
+    if math.isnan(value):
+        assert math.isnan(decoded)
+    else:
+        assert decoded == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [datetime(2026, 1, 2, tzinfo=timezone.utc), uuid.UUID(int=5), date(2026, 1, 2)],
+    ids=["datetime", "uuid", "date"],
+)
+def test_encode_message_rejects_like_dramatiq(value: object) -> None:
+    # Dramatiq's JSON encoder rejects these, so the worker never receives a
+    # string in place of the object.
+    with pytest.raises(TypeError):
+        _plain_message(value).encode()
+
+    with pytest.raises(TypeError):
+        encode_message(_plain_message(value))

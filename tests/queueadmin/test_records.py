@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
+from queueadmin.flusher import RecordFlusher
 from queueadmin.jobevents import buffer
 from queueadmin.models import JobRecord, JobStatus
 from queueadmin.records import apply_events, flush_job_events
@@ -148,3 +150,76 @@ def test_events_of_many_jobs_in_one_batch(broker):
 
     assert written == 300
     assert JobRecord.objects.filter(status=JobStatus.SUCCEEDED).count() == 300
+
+
+#: An event whose upsert the database rejects: ``attempts`` has a check
+#: constraint. Deadlocks, timeouts and values out of range raise from the same statement.
+REJECTED_EVENT = {
+    "job": "rejected", "kind": "started", "ts": 5.0, "actor": "a", "queue": "emails", "attempt": -1
+}
+
+
+def test_rejected_upsert_raises_database_error(broker):
+    with pytest.raises(DatabaseError):
+        apply_events([REJECTED_EVENT])
+
+
+def test_flusher_survives_rejected_upsert(broker, redis_client):
+    redis_client.rpush(job_events_key(), json.dumps(REJECTED_EVENT))
+
+    RecordFlusher()._flush_once()
+
+    assert redis_client.llen(job_events_key()) == 1
+    assert not JobRecord.objects.filter(job_id="rejected").exists()
+
+
+def test_upsert_rolls_back_with_caller(broker):
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback), transaction.atomic():
+        apply_events([{"job": "undone", "kind": "enqueued", "ts": 5.0, "actor": "a", "queue": "emails"}])
+        assert JobRecord.objects.filter(job_id="undone").exists()
+        raise Rollback
+
+    assert not JobRecord.objects.filter(job_id="undone").exists()
+
+
+def test_upsert_keeps_awkward_values(broker):
+    text = "quote ' double \" backslash \\ tab \t newline \n 会议 café 🎉 {NULL} ,"
+    payload = {"rows": [[1, None, [text]], {"deep": [{"x": 2**62}]}], "empty": [], "null": None}
+    base = {"job": "awkward", "actor": "a", "queue": "emails"}
+    apply_events(
+        [
+            {**base, "kind": "enqueued", "ts": 5.0, "payload": payload, "idempotency_key": text,
+             "options": {"envelope": {"metadata": {"note": text}}}},
+            {**base, "kind": "started", "ts": 6.0, "attempt": 1, "wait_ms": None},
+            {**base, "kind": "failed", "ts": 7.0, "error": text, "traceback": text * 20_000,
+             "attempt": 1, "dead": True, "duration_ms": None},
+        ]
+    )
+
+    record = JobRecord.objects.get(job_id="awkward")
+    assert record.payload == payload
+    assert record.options["envelope"]["metadata"]["note"] == text
+    assert record.idempotency_key == text
+    assert record.last_error == text
+    assert record.traceback == text * 20_000
+    assert record.status == JobStatus.DEAD
+    assert record.wait_ms is None
+    assert record.duration_ms is None
+    assert record.eta is None
+    assert record.progress is None
+
+
+@pytest.mark.parametrize("event_field, column", [("job", "job_id"), ("actor", "actor"), ("queue", "queue")])
+def test_upsert_never_truncates_values(broker, event_field, column):
+    long_value = "x" * 200
+    event = {"job": "short-id", "kind": "enqueued", "ts": 5.0, "actor": "a", "queue": "emails"}
+
+    # PostgreSQL rejects the value, as an INSERT of that row does. SQLite stores it whole.
+    with contextlib.suppress(DatabaseError):
+        apply_events([{**event, event_field: long_value}])
+
+    stored = list(JobRecord.objects.values_list(column, flat=True))
+    assert stored in ([], [long_value])
