@@ -187,8 +187,10 @@ class Environment(BaseSettings):
     default_from_email: str = Field(
         "Meetingflow <no-reply@example.com>", description="a sender address"
     )
-    queue_record_writer: Literal["worker", "process"] = Field(
-        "worker", description="worker (a thread in each worker process) or process"
+    queue_record_writer: Literal["auto", "worker", "process"] = Field(
+        "auto",
+        description="auto (process under runworkers, else worker), worker (a thread in each "
+        "worker process) or process (manage.py write_job_records)",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="one of DEBUG, INFO, WARNING, ERROR"

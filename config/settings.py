@@ -143,8 +143,9 @@ QUEUE_WORKER_HEARTBEAT_TIMEOUT_SECONDS = 15
 QUEUE_EVENT_PUSH_INTERVAL_SECONDS = 0.2
 #: Seconds between two drains of the job event list into job records.
 QUEUE_EVENT_FLUSH_INTERVAL_SECONDS = 0.5
-#: Writer of job records: "worker" (a thread in each worker process) or
-#: "process" (``manage.py write_job_records``, which ``runworkers`` starts).
+#: Writer of job records: "worker" (a thread in each worker process),
+#: "process" (``manage.py write_job_records``, which ``runworkers`` starts) or
+#: "auto": "process" under ``runworkers``, "worker" for a bare ``rundramatiq``.
 QUEUE_RECORD_WRITER = env.queue_record_writer
 
 # Reliability: idempotency, age and time limits, crash recovery, graceful

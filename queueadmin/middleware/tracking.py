@@ -105,7 +105,7 @@ class JobTracking(Middleware):
 
         from queueadmin.flusher import RecordFlusher
 
-        if settings.QUEUE_RECORD_WRITER != "worker":
+        if settings.QUEUE_RECORD_WRITER == "process":
             # ``write_job_records`` runs in a process of its own, so the
             # writing of records does not take the worker threads' GIL.
             return

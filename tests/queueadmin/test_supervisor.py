@@ -154,16 +154,52 @@ def test_runworkers_unknown_queue() -> None:
     assert "meetings, emails, external_api" in message
 
 
+def environment(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
+
+
 def test_runworkers_starts_record_writer(broker, transactional_db) -> None:
-    env = subprocess_env(QUEUE_RECORD_WRITER="process")
+    # The default, "auto": runworkers writes the records in a process of its own.
+    env = subprocess_env()
+    env.pop("QUEUE_RECORD_WRITER", None)
     process = WorkerProcess(["runworkers", "--queues", "emails"], env)
     try:
         process.wait_for_line(READY_LINE, times=1, timeout=READY_TIMEOUT)
         process.wait_for_line("Writing job records", timeout=READY_TIMEOUT)
+        children = {pid: command_line(pid) for pid in child_pids(process.process.pid)}
+        worker_environments = [
+            environment(pid) for pid, args in children.items() if "--queues" in args
+        ]
+        job_id = send_email.enqueue(
+            to="writer@example.com",
+            template="meeting_summary",
+            context={"meeting_title": "Recorded", "analysis": {"word_count": 3}},
+        )
+        record = wait_until(
+            lambda: JobRecord.objects.filter(job_id=job_id, status=JobStatus.SUCCEEDED).first(),
+            timeout=READY_TIMEOUT,
+        )
+    finally:
+        process.stop(graceful=True)
+
+    assert any("write_job_records" in args for args in children.values())
+    # rundramatiq replaces itself with Dramatiq's command, which keeps --queues.
+    assert len(worker_environments) == 1
+    # The worker leaves the records to the writer.
+    assert worker_environments[0]["QUEUE_RECORD_WRITER"] == "process"
+    assert record.attempts == 1
+
+
+def test_runworkers_worker_mode_no_writer(broker, transactional_db) -> None:
+    process = WorkerProcess(
+        ["runworkers", "--queues", "emails"], subprocess_env(QUEUE_RECORD_WRITER="worker")
+    )
+    try:
+        process.wait_for_line(READY_LINE, times=1, timeout=READY_TIMEOUT)
         children = [command_line(pid) for pid in child_pids(process.process.pid)]
     finally:
         process.stop(graceful=True)
 
-    assert any("write_job_records" in args for args in children)
-    # rundramatiq replaces itself with Dramatiq's command, which keeps --queues.
-    assert any("--queues" in args for args in children)
+    assert len(children) == 1
+    assert not any("write_job_records" in args for args in children)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -20,8 +21,9 @@ class Command(BaseCommand):
         "Start one 'rundramatiq' per queue with the threads set by "
         "QUEUE_CONCURRENCY_<QUEUE>, and restart any that exits. Stops on SIGTERM "
         "or SIGINT, and exits with code 1 when a queue's workers exit more than "
-        "--max-restarts times within --restart-window seconds. With "
-        "QUEUE_RECORD_WRITER=process it also runs write_job_records."
+        "--max-restarts times within --restart-window seconds. Unless "
+        "QUEUE_RECORD_WRITER=worker, it also runs write_job_records, which writes "
+        "the job records in place of the workers."
     )
 
     def add_arguments(self, parser):
@@ -63,7 +65,10 @@ class Command(BaseCommand):
             )
             groups.append(WorkerGroup(name=queue, command=command))
 
-        if settings.QUEUE_RECORD_WRITER == "process":
+        if settings.QUEUE_RECORD_WRITER != "worker":
+            # The workers inherit the setting and leave the records to the
+            # writer process, so that work does not take their GIL.
+            os.environ["QUEUE_RECORD_WRITER"] = "process"
             command = [sys.executable, str(manage_py), "write_job_records"]
             groups.append(WorkerGroup(name="job records", command=command))
 

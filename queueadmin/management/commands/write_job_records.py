@@ -13,9 +13,10 @@ from queueadmin.flusher import RecordFlusher
 class Command(BaseCommand):
     help = (
         "Fold the job events that workers push to Redis into job records every "
-        "0.5 seconds, until SIGTERM or SIGINT, then write what is left. Run it "
-        "with QUEUE_RECORD_WRITER=process, which keeps worker processes from "
-        "writing records themselves; runworkers starts it then."
+        "0.5 seconds, until SIGTERM or SIGINT, then write what is left. "
+        "runworkers starts it unless QUEUE_RECORD_WRITER=worker. Beside workers "
+        "started otherwise, set QUEUE_RECORD_WRITER=process for them, so that "
+        "they leave the records to this command."
     )
 
     def handle(self, *args, **options):
