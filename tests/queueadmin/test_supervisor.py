@@ -33,11 +33,38 @@ def child_pids(pid: int) -> list[int]:
         return []
 
 
+def send_and_wait_for_success(title: str) -> JobRecord:
+    """Send an email job and return its record once the record says it succeeded."""
+    job_id = send_email.enqueue(
+        to="worker@example.com",
+        template="meeting_summary",
+        context={"meeting_title": title, "analysis": {"word_count": 3}},
+    )
+    return wait_until(
+        lambda: JobRecord.objects.filter(job_id=job_id, status=JobStatus.SUCCEEDED).first(),
+        timeout=READY_TIMEOUT,
+    )
+
+
+def command_line(pid: int) -> list[str]:
+    """Return the arguments of ``pid``; none when it has exited."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def dramatiq_master_pids(supervisor: WorkerProcess) -> list[int]:
+    """Return the supervised Dramatiq masters, leaving out the record writer."""
+    # rundramatiq replaces itself with Dramatiq's command, which keeps --queues.
+    return [pid for pid in child_pids(supervisor.process.pid) if "--queues" in command_line(pid)]
+
+
 def dramatiq_worker_pids(supervisor: WorkerProcess) -> list[int]:
-    """Return the Dramatiq worker processes: children of the supervised master."""
+    """Return the Dramatiq worker processes: children of the supervised masters."""
     return [
         worker_pid
-        for master_pid in child_pids(supervisor.process.pid)
+        for master_pid in dramatiq_master_pids(supervisor)
         for worker_pid in child_pids(master_pid)
     ]
 
@@ -64,15 +91,7 @@ def test_supervisor_restarts_killed_worker(supervisor: WorkerProcess) -> None:
     assert supervisor.is_running()
     assert killed_pid not in dramatiq_worker_pids(supervisor)
     assert supervisor.count("restarting in") == 1
-    job_id = send_email.enqueue(
-        to="restart@example.com",
-        template="meeting_summary",
-        context={"meeting_title": "After restart", "analysis": {"word_count": 3}},
-    )
-    record = wait_until(
-        lambda: JobRecord.objects.filter(job_id=job_id, status=JobStatus.SUCCEEDED).first(),
-        timeout=READY_TIMEOUT,
-    )
+    record = send_and_wait_for_success("After restart")
     assert record.attempts == 1
 
 
@@ -86,7 +105,7 @@ def process_alive(pid: int) -> bool:
 
 def test_supervisor_killed_master_leaves_no_orphans(supervisor: WorkerProcess) -> None:
     supervisor.wait_for_line(READY_LINE, timeout=READY_TIMEOUT)
-    [master_pid] = child_pids(supervisor.process.pid)
+    [master_pid] = dramatiq_master_pids(supervisor)
     old_worker_pids = wait_until(lambda: child_pids(master_pid), timeout=30)
 
     os.kill(master_pid, signal.SIGKILL)
@@ -124,10 +143,6 @@ def test_supervisor_stops_on_sigterm(supervisor: WorkerProcess) -> None:
         assert not Path(f"/proc/{pid}").exists()
 
 
-def command_line(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-
-
 def option_value(arguments: list[str], option: str) -> str:
     return arguments[arguments.index(option) + 1]
 
@@ -137,7 +152,7 @@ def test_runworkers_threads_from_settings(broker, transactional_db) -> None:
     process = WorkerProcess(["runworkers", "--queues", "emails", "meetings"], env)
     try:
         process.wait_for_line(READY_LINE, times=2, timeout=READY_TIMEOUT)
-        masters = [command_line(pid) for pid in child_pids(process.process.pid)]
+        masters = [command_line(pid) for pid in dramatiq_master_pids(process)]
     finally:
         process.stop()
 
@@ -171,15 +186,7 @@ def test_runworkers_starts_record_writer(broker, transactional_db) -> None:
         worker_environments = [
             environment(pid) for pid, args in children.items() if "--queues" in args
         ]
-        job_id = send_email.enqueue(
-            to="writer@example.com",
-            template="meeting_summary",
-            context={"meeting_title": "Recorded", "analysis": {"word_count": 3}},
-        )
-        record = wait_until(
-            lambda: JobRecord.objects.filter(job_id=job_id, status=JobStatus.SUCCEEDED).first(),
-            timeout=READY_TIMEOUT,
-        )
+        record = send_and_wait_for_success("Recorded")
     finally:
         process.stop(graceful=True)
 
