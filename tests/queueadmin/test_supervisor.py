@@ -34,7 +34,7 @@ def child_pids(pid: int) -> list[int]:
 
 
 def send_and_wait_for_success(title: str) -> JobRecord:
-    """Send an email job and return its record once the record says it succeeded."""
+    """Send an email job and return its record once its status is succeeded."""
     job_id = send_email.enqueue(
         to="worker@example.com",
         template="meeting_summary",
