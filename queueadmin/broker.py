@@ -219,12 +219,12 @@ class ProjectRedisBroker(RedisBroker):
         broker's ``idempotency_ttl_seconds`` by default). A message whose key
         is already stored is not sent, and its place in the result contains the
         job id stored under the key, which is its own id when this message was
-        sent before. Unlike ``enqueue``, it does not copy the messages: it sets
+        sent before. Unlike ``enqueue``, it does not copy the messages. It sets
         the delivery options (the Redis message id, the priority level) in each
-        message's own options. Middleware ``before_enqueue`` runs for every message and
-        ``after_enqueue`` only for those sent. A middleware that also defines
-        ``before_enqueue_many`` or ``after_enqueue_many`` gets one call with
-        the list of messages instead.
+        message's own options. Middleware ``before_enqueue`` runs for every
+        message and ``after_enqueue`` only for those sent. A middleware that
+        also defines ``before_enqueue_many`` or ``after_enqueue_many`` gets one
+        call with the list of messages instead.
 
         Raises:
           ValueError: the messages are of several queues, or the key count differs.
