@@ -23,7 +23,7 @@ from queueadmin.envelope import ENVELOPE_OPTION
 #: Event kind of a batch.
 BATCH_KIND = "enqueued_batch"
 
-#: Most jobs in one batch event, so that one event never outgrows a record-writing batch.
+#: Maximum number of jobs in one batch event, so that one event never outgrows a record-writing batch.
 MAX_JOBS_PER_EVENT = 1000
 
 _KEY_FIELD = "idempotency_key"

@@ -172,9 +172,9 @@ def encode_message(message: dramatiq.Message) -> bytes:
     bytes may differ from ``json.dumps`` (non-ASCII text is not escaped) but
     decode to the same message. Other messages, such as the ones that
     Dramatiq's Callbacks middleware sends with a job's result, go through
-    ``message.encode()``: orjson writes NaN as null and a datetime or UUID as
-    a string, where Dramatiq's encoder keeps NaN and raises a TypeError for
-    the others.
+    ``message.encode()``. For them orjson would differ from Dramatiq's
+    encoder: it writes NaN as null, where Dramatiq's encoder keeps NaN, and a
+    datetime or UUID as a string, where Dramatiq's encoder raises a TypeError.
     """
     # NOTE: a job message's options are not checked. An option that is not
     # plain JSON (set by middleware outside this project) is written by orjson.

@@ -6,11 +6,11 @@
 -- ARGV[1]: the queue name
 -- ARGV[2]: idempotency key lifetime in seconds
 -- ARGV[3]: delay in milliseconds for every message (0 means ready)
--- ARGV[4]: the messages, one after the other, each as a header line
---   "<a> <b> <c> <d>\n" followed by four fields of a, b, c and d bytes:
---   redis message id, job id, idempotency key ("" for none), encoded message.
---   One argument instead of four per message spares the client most of its
---   per-argument work. Redis message ids read "<priority level>:<job id>:<nonce>",
+-- ARGV[4]: the messages, one after the other. Each is a header line
+--   "<a> <b> <c> <d>\n" followed by four fields of a, b, c and d bytes: the
+--   redis message id, the job id, the idempotency key ("" for none) and the
+--   encoded message. One argument instead of four per message spares the
+--   client most of its per-argument work. Redis message ids read "<priority level>:<job id>:<nonce>",
 --   priority level being high, normal or low; the fetch script reads both parts.
 --
 -- Returns one value per message: "" when sent, else the existing job id.
