@@ -70,7 +70,7 @@ _PLAIN_TYPES = frozenset({str, int, bool, type(None)})
 
 
 class _Unencodable(Exception):
-    """Carries an unencodable value up the recursion, which adds the path on its way."""
+    """Exception with an unencodable value; each level of the recursion adds its part of the path."""
 
     def __init__(self, value: Any, where: str = "") -> None:
         self.value = value
@@ -122,7 +122,7 @@ def _encode_items(items: list | tuple) -> list:
 
 
 def _encode_dict(value: dict) -> dict:
-    # Most payloads hold only strings, numbers and None: such a dict is
+    # A dict of only strings, integers, booleans and None (most payloads) is
     # returned as it is, without a copy.
     if TYPE_KEY not in value and all(
         type(key) is str and type(item) in _PLAIN_TYPES for key, item in value.items()
