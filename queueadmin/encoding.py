@@ -70,7 +70,7 @@ _PLAIN_TYPES = frozenset({str, int, bool, type(None)})
 
 
 class _Unencodable(Exception):
-    """Exception with an unencodable value; each level of the recursion adds its part of the path."""
+    """Exception with an unencodable value. Each level of the recursion adds its part of the path."""
 
     def __init__(self, value: Any, where: str = "") -> None:
         self.value = value
