@@ -89,7 +89,14 @@ def _child(jobs: int) -> None:
         if record_writer is not None:
             record_writer.terminate()
             record_writer.wait(timeout=30)
+        _delete_namespace(broker.client, broker.namespace)
     print(json.dumps({"seconds": elapsed, "jobs": jobs}))
+
+
+def _delete_namespace(client, namespace: str) -> None:
+    keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
 
 
 def _wait_for_records(client, events_key: str) -> None:
