@@ -178,11 +178,11 @@ class ProjectRedisBroker(RedisBroker):
                 else:
                     for message in messages:
                         hook(self, message, delay)
-            except MiddlewareError:
-                if when == "before":
+            except Exception as exc:
+                # As in emit_before and emit_after, only a "before" hook's
+                # MiddlewareError (SkipMessage among them) reaches the caller.
+                if when == "before" and isinstance(exc, MiddlewareError):
                     raise
-                self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
-            except Exception:
                 self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
 
     def declare_queue(self, queue_name: str) -> None:
@@ -408,21 +408,18 @@ class ProjectRedisBroker(RedisBroker):
         )
 
     def _prepare(self, message: Message) -> Message:
-        # Built directly: ``Message.copy`` goes through ``dataclasses.replace``,
-        # which costs more than the rest of this method.
-        level = get_priority(message)
-        options = {**message.options, "redis_message_id": _redis_message_id(message, level)}
-        options[PRIORITY_OPTION] = level.value
-        options.pop(_DRAMATIQ_ETA_OPTION, None)
-        return Message(
+        # Copied directly: ``Message.copy`` goes through ``dataclasses.replace``,
+        # which costs more than the rest of the preparation.
+        copy = Message(
             queue_name=message.queue_name,
             actor_name=message.actor_name,
             args=message.args,
             kwargs=message.kwargs,
-            options=options,
+            options=dict(message.options),
             message_id=message.message_id,
             message_timestamp=message.message_timestamp,
         )
+        return self._prepare_in_place(copy)
 
     def _prepare_in_place(self, message: Message) -> Message:
         level = get_priority(message)
