@@ -11,17 +11,16 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from dramatiq import Message
 from pydantic import BaseModel
 
 from queueadmin import idempotency
 from queueadmin.context import get_correlation_id, new_correlation_id
-from queueadmin.encoding import encode_message, encode_value
-from queueadmin.enqueue import EnqueueRequest, build_envelope
+from queueadmin.encoding import encode_value
+from queueadmin.enqueue import EnqueueRequest, build_envelope, check_size
 from queueadmin.envelope import ENVELOPE_OPTION
-from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
+from queueadmin.errors import InvalidPayloadError
 from queueadmin.priorities import PRIORITY_OPTION, Priority, parse_priority
 
 if TYPE_CHECKING:
@@ -148,7 +147,6 @@ def _build_messages(
     envelope_option = build_envelope(actor, job_ids[0], base).to_option()
     queue_name, actor_name = actor.actor.queue_name, actor.actor_name
     timestamp = int(time.time() * 1000)
-    limit = settings.QUEUE_MAX_PAYLOAD_BYTES
     messages = []
     for index, (payload, key, job_id) in enumerate(zip(payloads, keys, job_ids)):
         encoded_payload = encode_value(payload.model_dump(mode="python"), f"[{index}]")
@@ -165,9 +163,7 @@ def _build_messages(
             message_id=job_id,
             message_timestamp=timestamp,
         )
-        size = len(encode_message(message))
-        if size > limit:
-            raise PayloadTooLargeError(f"{actor_name}[{index}]", size, limit)
+        check_size(message, f"{actor_name}[{index}]")
         messages.append(message)
     return messages
 

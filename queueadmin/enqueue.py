@@ -80,12 +80,21 @@ def finish_message(
     message = message.copy(
         options={ENVELOPE_OPTION: envelope_option, PRIORITY_OPTION: request.priority.value}
     )
+    check_size(message, actor.actor_name)
+    return message
 
+
+def check_size(message: Message, label: str) -> None:
+    """Check that ``message`` encodes to at most ``QUEUE_MAX_PAYLOAD_BYTES``.
+
+    Raises:
+      PayloadTooLargeError: naming ``label`` (the actor, or the actor and the
+        item's index in a bulk send).
+    """
     size = len(encode_message(message))
     limit = settings.QUEUE_MAX_PAYLOAD_BYTES
     if size > limit:
-        raise PayloadTooLargeError(actor.actor_name, size, limit)
-    return message
+        raise PayloadTooLargeError(label, size, limit)
 
 
 def build_envelope(actor: JobActor, message_id: str, request: EnqueueRequest) -> JobEnvelope:
