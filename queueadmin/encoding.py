@@ -130,7 +130,7 @@ def _encode_dict(value: dict) -> dict:
         return value
     encoded = {}
     for key, item in value.items():
-        if type(key) is not str and not isinstance(key, str):
+        if not isinstance(key, str):
             raise _Unencodable(key, f" key {key!r}")
         try:
             encoded[key] = item if type(item) in _PLAIN_TYPES else _encode(item)

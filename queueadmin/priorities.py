@@ -39,7 +39,7 @@ def parse_priority(value: Priority | str | None) -> Priority:
         return Priority.NORMAL
     level = _LEVELS.get(value) if isinstance(value, str) else None
     if level is None:
-        allowed = ", ".join(level.value for level in Priority)
+        allowed = ", ".join(choice.value for choice in Priority)
         raise ValueError(f"Invalid priority {value!r}; allowed: {allowed}.")
     return level
 
