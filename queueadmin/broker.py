@@ -20,6 +20,9 @@ before. What changes:
   for the message (``queueadmin.settlement``), events and commands first, so
   one round trip settles a job and killing a worker process after an ack does
   not lose the outcome of the acknowledged job.
+- A worker's fetch also claims each fetched job's idempotency key for the
+  job's run (``claim_keys_on_fetch``), so a job costs one Redis round trip
+  before it starts, as with Dramatiq's broker, and one to settle it.
 
 - An idle consumer does not poll with a growing back-off as Dramatiq's does. It
   blocks on the queue's ``.wake`` list (``BLPOP``) until a send puts a token
@@ -43,6 +46,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
@@ -51,7 +55,7 @@ from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.message import Message
 
-from queueadmin import deliveries, jobevents, settlement
+from queueadmin import deliveries, idempotency, jobevents, settlement
 from queueadmin.encoding import encode_message
 from queueadmin.priorities import PRIORITY_OPTION, Priority, get_priority
 
@@ -83,13 +87,27 @@ class FetchResult:
     messages: list[bytes | None]
     #: Per message, how often it was fetched without being settled, this time included.
     delivery_counts: list[int]
+    #: Per message, the idempotency claim: None when none was made, True when
+    #: this delivery holds it, else the value that another delivery left.
+    claims: list[bool | str | None]
     #: Milliseconds until the next delayed message is due; None when none is delayed.
     next_due_ms: int | None
+
+
+#: Per queue name, the claim lifetime in milliseconds of each of its actors.
+ClaimLifetimes = Callable[[str], dict[str, int]]
 
 
 @cache
 def _load_script(name: str) -> str:
     return (SCRIPT_DIR / f"{name}.lua").read_text()
+
+
+def _read_claim(outcome: int | bytes) -> bool | str | None:
+    # The fetch script's claim outcome: 0 for none, 1 for taken, else the value found.
+    if isinstance(outcome, bytes):
+        return outcome.decode()
+    return True if outcome == 1 else None
 
 
 def _redis_message_id(message: Message, level: Priority) -> str:
@@ -114,6 +132,7 @@ class ProjectRedisBroker(RedisBroker):
         **options: Any,
     ) -> None:
         self._hook_cache: dict[str, tuple[tuple[int, ...], list[Any]]] = {}
+        self._fetch_claims: tuple[ClaimLifetimes, int] | None = None
         super().__init__(**options)
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
         # Acks and nacks send the commands deferred through queueadmin.settlement.
@@ -364,11 +383,26 @@ class ProjectRedisBroker(RedisBroker):
         """Move due delayed messages, then return up to ``count`` ready ones."""
         return self.fetch(queue_name, count).messages
 
+    def claim_keys_on_fetch(self, lifetimes_ms: ClaimLifetimes | None, margin_ms: int = 0) -> None:
+        """Make the fetch script claim each fetched job's idempotency key (None: stop).
+
+        The claim is ``idempotency.claim_run``'s, made in the fetch's own Redis
+        call. ``lifetimes_ms(queue_name)`` returns the claim lifetime of each
+        actor of the queue; a message with its own ``time_limit`` option gets
+        that plus ``margin_ms``. Messages of other actors get no claim. The
+        outcome travels in the message option ``idempotency.FETCHED_CLAIM_OPTION``.
+        """
+        self._fetch_claims = None if lifetimes_ms is None else (lifetimes_ms, margin_ms)
+
     def fetch(self, queue_name: str, count: int) -> FetchResult:
         """Move due delayed messages, then fetch up to ``count`` ready ones."""
         if self._should_do_maintenance("fetch"):
             self._run_maintenance(queue_name)
-        next_due_ms, *pairs = self.project_scripts["fetch"](
+        claim_lifetimes, margin_ms = b"", 0
+        if self._fetch_claims is not None:
+            lifetimes_ms, margin_ms = self._fetch_claims
+            claim_lifetimes = orjson.dumps(lifetimes_ms(queue_name))
+        next_due_ms, *values = self.project_scripts["fetch"](
             keys=[self.namespace],
             args=[
                 queue_name,
@@ -377,11 +411,14 @@ class ProjectRedisBroker(RedisBroker):
                 count,
                 MOVE_BATCH_SIZE,
                 deliveries.COUNT_TTL_SECONDS,
+                claim_lifetimes,
+                margin_ms,
             ],
         )
         return FetchResult(
-            messages=pairs[0::2],
-            delivery_counts=[int(count) for count in pairs[1::2]],
+            messages=values[0::3],
+            delivery_counts=[int(count) for count in values[1::3]],
+            claims=[_read_claim(claim) for claim in values[2::3]],
             next_due_ms=None if next_due_ms < 0 else int(next_due_ms),
         )
 
@@ -527,13 +564,19 @@ class WakeableConsumer(_RedisConsumer):
 
     def __next__(self) -> MessageProxy | None:
         while self.message_cache:
-            data, delivery_count = self.message_cache.pop(0)
+            data, delivery_count, claim = self.message_cache.pop(0)
             if data is None:
                 # The message hash lost the entry (the job was cancelled or
                 # cleaned up after the fetch); there is nothing to run.
                 continue
             message = Message.decode(data)
             message.options[deliveries.DELIVERY_COUNT_OPTION] = delivery_count
+            # Set or dropped each time: a copy of the message enqueued by a
+            # middleware carries the option of the delivery it was copied from.
+            if claim is None:
+                message.options.pop(idempotency.FETCHED_CLAIM_OPTION, None)
+            else:
+                message.options[idempotency.FETCHED_CLAIM_OPTION] = claim
             self.queued_message_ids.add(message.message_id)
             return MessageProxy(message)
 
@@ -548,7 +591,7 @@ class WakeableConsumer(_RedisConsumer):
         try:
             result = self.broker.fetch(self.queue_name, free_slots)
             if result.messages:
-                self.message_cache = list(zip(result.messages, result.delivery_counts))
+                self.message_cache = list(zip(result.messages, result.delivery_counts, result.claims))
                 return self.__next__()
             wait_ms = self.timeout
             if result.next_due_ms is not None:

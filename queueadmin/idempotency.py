@@ -10,7 +10,9 @@ Two keys exist per actor and idempotency key, both with an expiry:
   redelivered or duplicate message does not repeat the side effects.
   ``delivery`` is the broker's id of the enqueued copy (Dramatiq's
   ``redis_message_id``): a copy redelivered after a crash keeps it, while a
-  second copy of the same job gets another.
+  second copy of the same job gets another. The project's Redis broker makes
+  this claim in its fetch script (``queueadmin/lua/fetch.lua``), which
+  ``read_claim`` reads back; other brokers call ``claim_run``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 #: Actor option: seconds that the keys of the actor's jobs are kept.
 TTL_OPTION = "idempotency_ttl"
+#: Message option with the outcome of the run claim that the broker's fetch
+#: made: True when the delivery holds the claim, else the value found.
+FETCHED_CLAIM_OPTION = "fetched_claim"
 
 _RUNNING = "running:"
 _DONE = "done:"
@@ -132,9 +137,14 @@ def claim_run(
     value = _run_script(
         client, _CLAIM_RUN, run_key(namespace, actor_name, key), _holder(job_id, delivery_id), ttl_ms
     )
-    if not value:
+    return read_claim(value.decode() if value else True)
+
+
+def read_claim(fetched: bool | str) -> RunClaim:
+    """Return the claim for a ``FETCHED_CLAIM_OPTION`` value: True, or the value found."""
+    if fetched is True:
         return RunClaim(ClaimOutcome.CLAIMED)
-    text = value.decode()
+    text = str(fetched)
     if text.startswith(_DONE):
         return RunClaim(ClaimOutcome.DONE, text.removeprefix(_DONE))
     return RunClaim(ClaimOutcome.HELD, text.removeprefix(_RUNNING).split(":", 1)[0])

@@ -28,8 +28,11 @@ def get_max_age_ms(actor: Any, message: Any) -> int | None:
 
 def get_time_limit_ms(actor: Any, message: Any) -> int | None:
     """Return the time limit of ``message`` in milliseconds, or None for the global one."""
-    return (
-        message.options.get("time_limit")
-        or actor.options.get("time_limit")
-        or _queue_setting_ms(settings.QUEUE_TIME_LIMIT_SECONDS, message.queue_name)
+    return message.options.get("time_limit") or get_actor_time_limit_ms(actor, message.queue_name)
+
+
+def get_actor_time_limit_ms(actor: Any, queue_name: str) -> int | None:
+    """Return the time limit of ``actor``'s jobs without one of their own, or None for the global one."""
+    return actor.options.get("time_limit") or _queue_setting_ms(
+        settings.QUEUE_TIME_LIMIT_SECONDS, queue_name
     )

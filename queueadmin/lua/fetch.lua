@@ -8,17 +8,32 @@
 -- ARGV[4]: the maximum number of messages to fetch
 -- ARGV[5]: the maximum number of due messages to move in this call
 -- ARGV[6]: seconds that a delivery count is kept
+-- ARGV[7]: "" to claim no idempotency keys, else a JSON object of claim
+--          lifetimes in milliseconds per actor name (see below)
+-- ARGV[8]: milliseconds added to a message's own "time_limit" option for its
+--          claim's lifetime
 --
 -- Returns a flat list. Its first value is the number of milliseconds until the
 -- queue's next delayed message is due: -1 when there is none, 0 when messages
--- were fetched. Two values per fetched message follow: the encoded message and
--- how many times it has been fetched without being settled, this time included. The count lives
--- in "<namespace>:deliveries:<redis message id>" (see queueadmin/deliveries.py).
+-- were fetched. Three values per fetched message follow: the encoded message,
+-- how many times it has been fetched without being settled (this time
+-- included) and the outcome of its idempotency claim. The count lives in
+-- "<namespace>:deliveries:<redis message id>" (see queueadmin/deliveries.py).
+--
+-- The claim is the one that claim_run in queueadmin/idempotency.py makes, done
+-- here so that a job needs no Redis round trip of its own before it starts.
+-- For a message of an actor named in ARGV[7], the script sets
+-- "<namespace>:idem-run:<actor>:<key>" to "running:<job id>:<redis message id>"
+-- unless another value is there. The key is the envelope's idempotency key, or
+-- the job id for a message without an envelope. The outcome is 1 when this
+-- delivery holds the claim now, the value found when another delivery holds
+-- or completed the key, and 0 when no claim was made.
+--
 -- Each fetched id is added to the worker's ack set, as Dramatiq's own fetch
 -- does, so that ack, nack and the recovery of a dead worker's messages work
--- unchanged. A fetch that leaves ready messages
--- behind puts a token on the queue's ".wake" list (see send.lua), so another
--- idle consumer blocked on it wakes up and takes them.
+-- unchanged. A fetch that leaves ready messages behind puts a token on the
+-- queue's ".wake" list (see send.lua), so another idle consumer blocked on it
+-- wakes up and takes them.
 
 local namespace = KEYS[1]
 local queue_name = ARGV[1]
@@ -27,6 +42,8 @@ local heartbeat_ms = ARGV[3]
 local fetch_count = tonumber(ARGV[4])
 local move_limit = tonumber(ARGV[5])
 local delivery_ttl = tonumber(ARGV[6])
+local claim_ttls = ARGV[7] ~= "" and cjson.decode(ARGV[7]) or nil
+local claim_margin_ms = tonumber(ARGV[8])
 local base = namespace .. ":" .. queue_name
 
 redis.call("zadd", namespace .. ":__heartbeats__", heartbeat_ms, worker_id)
@@ -86,13 +103,50 @@ if redis.call("llen", wake) == 0
     redis.call("rpush", wake, "1")
 end
 
+local function claim(data, redis_message_id)
+    local decoded, message = pcall(cjson.decode, data)
+    if not decoded or type(message) ~= "table" or type(message.actor_name) ~= "string" then
+        -- The worker reports a message that it cannot decode.
+        return 0
+    end
+    local ttl = claim_ttls[message.actor_name]
+    if not ttl then
+        return 0
+    end
+    local options = type(message.options) == "table" and message.options or {}
+    if type(options.time_limit) == "number" and options.time_limit > 0 then
+        ttl = options.time_limit + claim_margin_ms
+    end
+    local key = message.message_id
+    local envelope = options.envelope
+    if type(envelope) == "table" and type(envelope.idempotency_key) == "string" then
+        key = envelope.idempotency_key
+    end
+    local run_key = namespace .. ":idem-run:" .. message.actor_name .. ":" .. key
+    if options.retried_from_dead_letter then
+        redis.call("del", run_key)
+    end
+    local holder = "running:" .. message.message_id .. ":" .. redis_message_id
+    local current = redis.call("get", run_key)
+    if current and current ~= holder then
+        return current
+    end
+    redis.call("set", run_key, holder, "PX", math.floor(ttl))
+    return 1
+end
+
 local messages = redis.call("hmget", base .. ".msgs", unpack(ids))
 local result = { 0 }
 for i, redis_message_id in ipairs(ids) do
     local deliveries = namespace .. ":deliveries:" .. redis_message_id
     local count = redis.call("incr", deliveries)
     redis.call("expire", deliveries, delivery_ttl)
+    local outcome = 0
+    if claim_ttls and messages[i] then
+        outcome = claim(messages[i], redis_message_id)
+    end
     result[#result + 1] = messages[i]
     result[#result + 1] = count
+    result[#result + 1] = outcome
 end
 return result

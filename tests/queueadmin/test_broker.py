@@ -7,7 +7,12 @@ import time
 
 import pytest
 from django.conf import settings
+from dramatiq import Message
 
+from queueadmin import idempotency
+from queueadmin.enqueue import EnqueueRequest, build_message
+from queueadmin.limits import get_actor_time_limit_ms
+from queueadmin.middleware.idempotency import CLAIM_MARGIN_MS, IdempotentExecution
 from queueadmin.models import JobRecord, JobStatus
 from queueadmin.queues import MEETINGS
 from queueadmin.records import flush_job_events
@@ -232,3 +237,81 @@ def test_maintenance_keeps_priority_of_lost_jobs(broker, redis_client):
     high = redis_client.lrange(_key(f"{MEETINGS}.high"), 0, -1)
     assert [member.decode().split(":")[1] for member in high] == [job_id]
     assert redis_client.llen(_key(MEETINGS)) == 0
+
+
+@pytest.fixture
+def claiming_broker(broker):
+    """The broker with claims made by its fetch: 5 s for ``note_job``, 1 s past a job's own limit."""
+    broker.claim_keys_on_fetch(lambda queue_name: {note_job.actor_name: 5000}, 1000)
+    yield broker
+    broker.claim_keys_on_fetch(None)
+
+
+def _send_with_key(broker, key: str, **options) -> Message:
+    """Send a ``note_job`` message with an idempotency key, past the enqueue-time check."""
+    message = build_message(note_job, note_job.validate(key=key), EnqueueRequest(idempotency_key=key))
+    return broker.enqueue(message.copy(options=options) if options else message)
+
+
+def _run_key(key: str) -> str:
+    return idempotency.run_key(settings.QUEUE_REDIS_NAMESPACE, note_job.actor_name, key)
+
+
+def test_fetch_claims_idempotency_key(claiming_broker, redis_client):
+    sent = _send_with_key(claiming_broker, "claimed-on-fetch")
+
+    result = claiming_broker.fetch(MEETINGS, 1)
+
+    assert result.claims == [True]
+    delivery = Message.decode(result.messages[0]).options["redis_message_id"]
+    assert delivery == sent.options["redis_message_id"]
+    holder = f"running:{sent.message_id}:{delivery}"
+    assert redis_client.get(_run_key("claimed-on-fetch")).decode() == holder
+    assert 4000 < redis_client.pttl(_run_key("claimed-on-fetch")) <= 5000
+
+
+def test_fetch_reports_key_held_by_another_delivery(claiming_broker):
+    first = _send_with_key(claiming_broker, "held-on-fetch")
+    claiming_broker.fetch(MEETINGS, 1)
+    _send_with_key(claiming_broker, "held-on-fetch")
+
+    result = claiming_broker.fetch(MEETINGS, 1)
+
+    assert result.claims == [f"running:{first.message_id}:{first.options['redis_message_id']}"]
+    claim = idempotency.read_claim(result.claims[0])
+    assert claim.outcome is idempotency.ClaimOutcome.HELD
+    assert claim.other_job_id == first.message_id
+
+
+def test_fetch_claim_lasts_message_time_limit_plus_margin(claiming_broker, redis_client):
+    _send_with_key(claiming_broker, "own-limit", time_limit=20_000)
+
+    assert claiming_broker.fetch(MEETINGS, 1).claims == [True]
+    assert 20_000 < redis_client.pttl(_run_key("own-limit")) <= 21_000
+
+
+def test_fetch_claims_nothing_for_other_actors_or_when_off(broker, redis_client):
+    broker.claim_keys_on_fetch(lambda queue_name: {"another_actor": 5000}, 1000)
+    try:
+        _send_with_key(broker, "other-actor")
+        assert broker.fetch(MEETINGS, 1).claims == [None]
+    finally:
+        broker.claim_keys_on_fetch(None)
+    _send_with_key(broker, "claims-off")
+
+    assert broker.fetch(MEETINGS, 1).claims == [None]
+    assert not redis_client.exists(_run_key("other-actor"), _run_key("claims-off"))
+
+
+def test_worker_boot_moves_claim_into_fetch(broker, redis_client):
+    execution = next(m for m in broker.middleware if isinstance(m, IdempotentExecution))
+    execution.before_worker_boot(broker, None)
+    try:
+        _send_with_key(broker, "claimed-by-worker")
+        assert broker.fetch(MEETINGS, 1).claims == [True]
+    finally:
+        broker.claim_keys_on_fetch(None)
+
+    limit_ms = get_actor_time_limit_ms(note_job.actor, MEETINGS) or 600_000
+    lifetime = limit_ms + CLAIM_MARGIN_MS
+    assert lifetime - 1000 < redis_client.pttl(_run_key("claimed-by-worker")) <= lifetime

@@ -6,8 +6,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from django.conf import settings
 from freezegun import freeze_time
 
+from queueadmin import idempotency
 from queueadmin.models import JobRecord, JobStatus
 from tests.helpers import wait_until
 from tests.testapp.models import Execution
@@ -29,7 +31,7 @@ def _final_record(job_id: str) -> JobRecord:
     return wait_until(finished, timeout=45)
 
 
-def test_job_older_than_queue_limit_expires(broker, worker_factory):
+def test_job_older_than_queue_limit_expires(broker, worker_factory, redis_client):
     job_id = slow_job.enqueue(key="stale")
     time.sleep(2.5)
 
@@ -39,6 +41,9 @@ def test_job_older_than_queue_limit_expires(broker, worker_factory):
     assert record.status == JobStatus.EXPIRED
     assert record.last_error.startswith("age limit exceeded")
     assert not Execution.objects.filter(key__startswith="stale").exists()
+    # The fetch claimed the job's idempotency key; the expiry let it go.
+    run_key = idempotency.run_key(settings.QUEUE_REDIS_NAMESPACE, slow_job.actor_name, job_id)
+    assert not redis_client.exists(run_key)
 
 
 @pytest.mark.parametrize("offset_minutes", [-10, 10])
