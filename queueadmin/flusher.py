@@ -1,8 +1,9 @@
 """The thread that writes job records, in each worker process or in write_job_records.
 
 Every ``QUEUE_EVENT_FLUSH_INTERVAL_SECONDS`` it folds pending job events into
-records. Old records are deleted by the built-in clean-up schedule
-(``queueadmin.tasks``).
+records. When none are pending it blocks on Redis until one comes, so an idle
+writer sends Redis one command per ``IDLE_WAIT_SECONDS``. Old records are
+deleted by the built-in clean-up schedule (``queueadmin.tasks``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from django.db import DatabaseError, connection
 
 logger = logging.getLogger(__name__)
 
+#: Seconds that one blocking wait for job events lasts at most; a stop waits for it.
+IDLE_WAIT_SECONDS = 1.0
+
 
 class RecordFlusher(threading.Thread):
     """Flush job events until ``stop`` is called; flush once more on stop."""
@@ -26,7 +30,8 @@ class RecordFlusher(threading.Thread):
 
     def run(self) -> None:
         while not self._stopping.wait(settings.QUEUE_EVENT_FLUSH_INTERVAL_SECONDS):
-            self._flush_once()
+            if self._flush_once() == 0:
+                self._wait_for_events()
         self._flush_once(wait=True)
         connection.close()
 
@@ -35,11 +40,24 @@ class RecordFlusher(threading.Thread):
         self._stopping.set()
         self.join(timeout)
 
-    def _flush_once(self, wait: bool = False) -> None:
+    def _flush_once(self, wait: bool = False) -> int | None:
+        """Write pending events; return how many, or None when the flush failed."""
         from queueadmin.records import flush_job_events
 
         try:
-            flush_job_events(wait=wait)
+            return flush_job_events(wait=wait)
         except (redis.RedisError, DatabaseError) as exc:
             logger.warning("Writing job records failed, will try again: %s", exc)
             connection.close()
+            return None
+
+    def _wait_for_events(self) -> None:
+        """Block until a job event is pending or the flusher is stopped."""
+        from queueadmin.records import wait_for_job_events
+
+        try:
+            while not self._stopping.is_set() and not wait_for_job_events(IDLE_WAIT_SECONDS):
+                pass
+        except redis.RedisError as exc:
+            # The next flush fails too and logs it as a warning.
+            logger.debug("Waiting for job events failed: %s", exc)

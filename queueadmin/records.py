@@ -313,6 +313,16 @@ def _expand_batch(raw_events: list[bytes]) -> tuple[list[bytes], list[dict[str, 
     return raw_events, events
 
 
+def wait_for_job_events(timeout_seconds: float) -> bool:
+    """Block until a job event is pending or ``timeout_seconds`` pass; return whether one is.
+
+    ``BLMOVE`` from the list's head back to its head leaves the list as it was
+    and returns as soon as it is not empty (Redis 6.2 or later).
+    """
+    events = job_events_key()
+    return get_redis().blmove(events, events, timeout_seconds, "LEFT", "LEFT") is not None
+
+
 def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
     """Push this process's buffer, then write pending events into job records.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 
 import pytest
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.db import DatabaseError, transaction
 from queueadmin.flusher import RecordFlusher
 from queueadmin.jobevents import buffer
 from queueadmin.models import JobRecord, JobStatus
-from queueadmin.records import apply_events, flush_job_events
+from queueadmin.records import apply_events, flush_job_events, wait_for_job_events
 from queueadmin.redisclient import job_events_key
 from tests.queueadmin.conftest import record_when, record_with_status
 from tests.testapp.tasks import counted_job, flaky_job
@@ -171,6 +172,21 @@ def test_flusher_survives_rejected_upsert(broker, redis_client):
 
     assert redis_client.llen(job_events_key()) == 1
     assert not JobRecord.objects.filter(job_id="rejected").exists()
+
+
+def test_event_wait_times_out_when_idle(broker):
+    assert wait_for_job_events(0.1) is False
+
+
+def test_event_wait_wakes_and_keeps_order(broker, redis_client):
+    pusher = threading.Timer(0.2, lambda: redis_client.rpush(job_events_key(), "first", "second"))
+    pusher.start()
+
+    woken = wait_for_job_events(5)
+    pusher.join()
+
+    assert woken is True
+    assert redis_client.lrange(job_events_key(), 0, -1) == [b"first", b"second"]
 
 
 def test_upsert_rolls_back_with_caller(broker):
