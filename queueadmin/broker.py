@@ -25,12 +25,15 @@ before. What changes:
   before it starts, as with Dramatiq's broker, and one to settle it.
 
 - An idle consumer does not poll with a growing back-off as Dramatiq's does. It
-  blocks on the queue's ``.wake`` list (``BLPOP``) until a send puts a token
-  there, until the next delayed message is due, or for at most the worker
-  timeout (1 s by default). A consumer whose prefetched messages all wait for
-  a thread sleeps until an ack or nack frees a slot. So a job sent to an idle
-  worker starts within milliseconds, and an idle consumer costs Redis about
-  two calls per second.
+  blocks on the queue's ``.wake`` list (``BLPOP``) until a token comes, until
+  the next delayed message is due, or for at most the worker timeout (1 s by
+  default), and fetches again only when woken, when a delayed message is due,
+  or every ``IDLE_FETCH_INTERVAL_SECONDS``. Every script that adds messages to
+  a queue (send, requeue, the recovery of dead workers' messages) and the
+  resume of a paused queue put a token there. A consumer whose prefetched
+  messages all wait for a thread sleeps until an ack or nack frees a slot. So
+  a job sent to an idle worker starts within milliseconds, and an idle
+  consumer costs Redis about one call per second.
 
 The Lua scripts live in ``queueadmin/lua/``.
 """
@@ -40,6 +43,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -78,6 +82,9 @@ _DRAMATIQ_ETA_OPTION = "eta"
 
 #: Share of the client's socket timeout that one blocking wait may use.
 WAKE_WAIT_SHARE_OF_SOCKET_TIMEOUT = 0.8
+
+#: Seconds between two fetches of an idle consumer that no wake-up token reached.
+IDLE_FETCH_INTERVAL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -438,6 +445,15 @@ class ProjectRedisBroker(RedisBroker):
         seconds = max(seconds, 0.001)
         return self.client.blpop([f"{self.namespace}:{queue_name}.wake"], timeout=seconds) is not None
 
+    def wake_consumers(self, queue_name: str) -> None:
+        """Wake an idle consumer of ``queue_name``, which then fetches at once."""
+        wake_key = f"{self.namespace}:{queue_name}.wake"
+        with self.client.pipeline(transaction=True) as pipeline:
+            # One token at most, as the scripts keep it.
+            pipeline.rpush(wake_key, "1")
+            pipeline.ltrim(wake_key, 0, 0)
+            pipeline.execute()
+
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> None:
         """Put fetched but unstarted messages back at the head of their lists."""
         self.project_scripts["requeue"](
@@ -539,6 +555,10 @@ class WakeableConsumer(_RedisConsumer):
         self.broker: ProjectRedisBroker = broker
         self._slot_freed = threading.Event()
         self._fetching = True
+        # Whether the next call fetches; see _should_fetch.
+        self._woken = True
+        self._last_fetch = 0.0
+        self._next_due: float | None = None
 
     def stop_fetching(self) -> None:
         """Fetch no more messages; hand out only those already fetched.
@@ -549,6 +569,34 @@ class WakeableConsumer(_RedisConsumer):
         """
         self._fetching = False
         self._slot_freed.set()
+
+    def _should_fetch(self) -> bool:
+        # An idle consumer fetches when a token woke it, when the next delayed
+        # message is due, and otherwise every IDLE_FETCH_INTERVAL_SECONDS, which
+        # catches a token that went to another consumer.
+        now = time.monotonic()
+        return (
+            self._woken
+            or now - self._last_fetch >= IDLE_FETCH_INTERVAL_SECONDS
+            or (self._next_due is not None and now >= self._next_due)
+        )
+
+    def _fetch(self, count: int) -> FetchResult:
+        result = self.broker.fetch(self.queue_name, count)
+        now = time.monotonic()
+        self._last_fetch = now
+        # A full fetch may have left messages behind, so the next call fetches.
+        self._woken = bool(result.messages)
+        self._next_due = None if result.next_due_ms is None else now + result.next_due_ms / 1000
+        return result
+
+    def _wait_ms(self) -> int:
+        wait_ms = self.timeout
+        now = time.monotonic()
+        for moment in (self._next_due, self._last_fetch + IDLE_FETCH_INTERVAL_SECONDS):
+            if moment is not None:
+                wait_ms = min(wait_ms, max(0, int((moment - now) * 1000)))
+        return wait_ms
 
     def ack(self, message: MessageProxy) -> None:
         try:
@@ -589,14 +637,12 @@ class WakeableConsumer(_RedisConsumer):
             return None
 
         try:
-            result = self.broker.fetch(self.queue_name, free_slots)
-            if result.messages:
-                self.message_cache = list(zip(result.messages, result.delivery_counts, result.claims))
-                return self.__next__()
-            wait_ms = self.timeout
-            if result.next_due_ms is not None:
-                wait_ms = min(wait_ms, result.next_due_ms)
-            self.broker.wait_for_wake(self.queue_name, wait_ms)
+            if self._should_fetch():
+                result = self._fetch(free_slots)
+                if result.messages:
+                    self.message_cache = list(zip(result.messages, result.delivery_counts, result.claims))
+                    return self.__next__()
+            self._woken = self.broker.wait_for_wake(self.queue_name, self._wait_ms())
         except redis.ConnectionError as exc:
             raise ConnectionClosed(exc) from None
         return None

@@ -36,8 +36,20 @@ def pause_queue(queue_name: str) -> bool:
 def resume_queue(queue_name: str) -> bool:
     """Resume one queue; return False if it was not paused."""
     removed = get_redis().srem(paused_key(), check_queue(queue_name))
+    if removed:
+        _wake_consumers(queue_name)
     logger.info("Resumed queue %s (was paused: %s).", queue_name, bool(removed))
     return bool(removed)
+
+
+def _wake_consumers(queue_name: str) -> None:
+    # An idle consumer of the project's broker fetches only when woken or
+    # every 2 s, so a resumed queue wakes one at once.
+    import dramatiq
+
+    wake_consumers = getattr(dramatiq.get_broker(), "wake_consumers", None)
+    if wake_consumers is not None:
+        wake_consumers(queue_name)
 
 
 def pause_all() -> list[str]:

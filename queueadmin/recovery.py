@@ -51,6 +51,10 @@ for _, worker in ipairs(dead_workers) do
       end
     end
     redis.call("del", acks)
+    -- Wake an idle consumer, which fetches only when woken or now and then.
+    if #message_ids > 0 and redis.call("llen", queue .. ".wake") == 0 then
+      redis.call("rpush", queue .. ".wake", "1")
+    end
   end
   if next(redis.call("keys", worker_acks .. ".*")) == nil then
     redis.call("zrem", heartbeats, worker)

@@ -50,28 +50,38 @@ redis.call("zadd", namespace .. ":__heartbeats__", heartbeat_ms, worker_id)
 
 local lists = { high = base .. ".high", normal = base, low = base .. ".low" }
 
-local time = redis.call("time")
-local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+-- An idle queue's fetch costs Redis few commands: the clock is read and due
+-- messages are looked for only when something is delayed, and the lists are
+-- popped only when one of them has messages.
+local delayed = base .. ".delayed"
+local first_delayed = redis.call("zrange", delayed, 0, 0, "WITHSCORES")
+local now_ms = nil
+if #first_delayed > 0 then
+    local time = redis.call("time")
+    now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
 
 -- Due messages move even while the queue is paused: they wait in their list,
 -- in due-time order, until the queue is resumed.
-local due = redis.call("zrangebyscore", base .. ".delayed", "-inf", now_ms, "LIMIT", 0, move_limit)
-for _, redis_message_id in ipairs(due) do
-    redis.call("zrem", base .. ".delayed", redis_message_id)
-    -- Redis message ids read "<priority level>:<job id>:<nonce>".
-    local level, job_id = string.match(redis_message_id, "^(%a+):([^:]+):")
-    redis.call("rpush", lists[level] or base, redis_message_id)
-    if job_id and redis.call("hget", base .. ".delayed.jobs", job_id) == redis_message_id then
-        redis.call("hdel", base .. ".delayed.jobs", job_id)
+if now_ms and tonumber(first_delayed[2]) <= now_ms then
+    local due = redis.call("zrangebyscore", delayed, "-inf", now_ms, "LIMIT", 0, move_limit)
+    for _, redis_message_id in ipairs(due) do
+        redis.call("zrem", delayed, redis_message_id)
+        -- Redis message ids read "<priority level>:<job id>:<nonce>".
+        local level, job_id = string.match(redis_message_id, "^(%a+):([^:]+):")
+        redis.call("rpush", lists[level] or base, redis_message_id)
+        if job_id and redis.call("hget", base .. ".delayed.jobs", job_id) == redis_message_id then
+            redis.call("hdel", base .. ".delayed.jobs", job_id)
+        end
     end
+    first_delayed = redis.call("zrange", delayed, 0, 0, "WITHSCORES")
 end
 
 local function next_due_ms()
-    local first = redis.call("zrange", base .. ".delayed", 0, 0, "WITHSCORES")
-    if #first == 0 then
+    if #first_delayed == 0 then
         return -1
     end
-    return math.max(0, tonumber(first[2]) - now_ms)
+    return math.max(0, tonumber(first_delayed[2]) - now_ms)
 end
 
 if redis.call("sismember", namespace .. ":__paused__", queue_name) == 1 then
@@ -80,14 +90,16 @@ end
 
 local acks = namespace .. ":__acks__." .. worker_id .. "." .. queue_name
 local ids = {}
-for _, list in ipairs({ lists.high, lists.normal, lists.low }) do
-    while #ids < fetch_count do
-        local redis_message_id = redis.call("lpop", list)
-        if not redis_message_id then
-            break
+if redis.call("exists", lists.high, lists.normal, lists.low) > 0 then
+    for _, list in ipairs({ lists.high, lists.normal, lists.low }) do
+        while #ids < fetch_count do
+            local redis_message_id = redis.call("lpop", list)
+            if not redis_message_id then
+                break
+            end
+            ids[#ids + 1] = redis_message_id
+            redis.call("sadd", acks, redis_message_id)
         end
-        ids[#ids + 1] = redis_message_id
-        redis.call("sadd", acks, redis_message_id)
     end
 end
 

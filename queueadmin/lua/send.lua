@@ -22,7 +22,8 @@
 --   ".delayed.jobs"                hash of job id -> redis message id of a delayed
 --                                  message, so that the job can be cancelled
 --   ".wake"                        list with at most one token; idle consumers
---                                  block on it (BLPOP) instead of polling
+--                                  block on it (BLPOP) instead of polling, and
+--                                  fetch only when woken (or every 2 s)
 
 local namespace = KEYS[1]
 local queue_name = ARGV[1]
@@ -105,8 +106,9 @@ for name, ids in pairs(ready) do
 end
 
 -- One token is enough: the consumer that takes it passes it on while ready
--- messages remain (see fetch.lua).
-if ready_count > 0 and redis.call("llen", wake) == 0 then
+-- messages remain (see fetch.lua). A delayed message wakes a consumer too, so
+-- that its fetch learns when the message is due.
+if (ready_count > 0 or #due > 0) and redis.call("llen", wake) == 0 then
     redis.call("rpush", wake, "1")
 end
 return results

@@ -14,6 +14,7 @@ from queueadmin.enqueue import EnqueueRequest, build_message
 from queueadmin.limits import get_actor_time_limit_ms
 from queueadmin.middleware.idempotency import CLAIM_MARGIN_MS, IdempotentExecution
 from queueadmin.models import JobRecord, JobStatus
+from queueadmin.pausing import pause_queue, resume_queue
 from queueadmin.queues import MEETINGS
 from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
@@ -184,12 +185,6 @@ def test_send_leaves_one_wake_token(broker, redis_client):
     assert redis_client.lrange(_key(f"{MEETINGS}.wake"), 0, -1) == [b"1"]
 
 
-def test_delayed_send_leaves_no_wake_token(broker, redis_client):
-    note_job.enqueue(key="delayed", delay=60_000)
-
-    assert redis_client.llen(_key(f"{MEETINGS}.wake")) == 0
-
-
 def test_wait_for_wake_ends_on_send(broker, redis_client):
     assert broker.wait_for_wake(MEETINGS, 100) is False
 
@@ -231,12 +226,56 @@ def test_maintenance_keeps_priority_of_lost_jobs(broker, redis_client):
     assert len(fetched.messages) == 1
     # Make this process look dead to the maintenance pass.
     redis_client.zadd(_key("__heartbeats__"), {broker.broker_id: 0})
+    redis_client.delete(_key(f"{MEETINGS}.wake"))
 
     broker._run_maintenance(MEETINGS)
 
     high = redis_client.lrange(_key(f"{MEETINGS}.high"), 0, -1)
     assert [member.decode().split(":")[1] for member in high] == [job_id]
     assert redis_client.llen(_key(MEETINGS)) == 0
+    assert redis_client.llen(_key(f"{MEETINGS}.wake")) == 1
+
+
+def test_idle_consumer_fetches_only_when_woken(broker, redis_client):
+    consumer = broker.consume(MEETINGS, prefetch=1, timeout=100)
+    assert next(consumer) is None
+    job_id = note_job.enqueue(key="unannounced")
+    redis_client.delete(_key(f"{MEETINGS}.wake"))
+
+    assert next(consumer) is None
+    assert redis_client.llen(_key(MEETINGS)) == 1
+
+    broker.wake_consumers(MEETINGS)
+    messages = [next(consumer) for _ in range(2)]
+    assert messages[0] is None
+    assert messages[1].message_id == job_id
+    assert redis_client.llen(_key(MEETINGS)) == 0
+
+
+def test_delayed_send_wakes_a_consumer(broker, redis_client):
+    note_job.enqueue(key="later", delay=60_000)
+
+    assert redis_client.llen(_key(f"{MEETINGS}.wake")) == 1
+
+
+def test_requeue_wakes_a_consumer(broker, redis_client):
+    note_job.enqueue(key="handed-back")
+    fetched = broker.fetch(MEETINGS, 1)
+    redis_client.delete(_key(f"{MEETINGS}.wake"))
+
+    broker.do_requeue(MEETINGS, Message.decode(fetched.messages[0]).options["redis_message_id"])
+
+    assert redis_client.llen(_key(MEETINGS)) == 1
+    assert redis_client.llen(_key(f"{MEETINGS}.wake")) == 1
+
+
+def test_resume_wakes_a_consumer(broker, redis_client):
+    pause_queue(MEETINGS)
+    redis_client.delete(_key(f"{MEETINGS}.wake"))
+
+    resume_queue(MEETINGS)
+
+    assert redis_client.llen(_key(f"{MEETINGS}.wake")) == 1
 
 
 @pytest.fixture
