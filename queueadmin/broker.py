@@ -95,7 +95,7 @@ class FetchResult:
     #: Per message, how often it was fetched without being settled, this time included.
     delivery_counts: list[int]
     #: Per message, the idempotency claim: None when none was made, True when
-    #: this delivery holds it, else the value that another delivery left.
+    #: this delivery has it, else the value that another delivery left.
     claims: list[bool | str | None]
     #: Milliseconds until the next delayed message is due; None when none is delayed.
     next_due_ms: int | None

@@ -26,8 +26,8 @@
 -- "<namespace>:idem-run:<actor>:<key>" to "running:<job id>:<redis message id>"
 -- unless another value is there. The key is the envelope's idempotency key, or
 -- the job id for a message without an envelope. The outcome is 1 when this
--- delivery holds the claim now, the value found when another delivery holds
--- or completed the key, and 0 when no claim was made.
+-- delivery has the claim now, the value found when another delivery has
+-- claimed or completed the key, and 0 when no claim was made.
 --
 -- Each fetched id is added to the worker's ack set, as Dramatiq's own fetch
 -- does, so that ack, nack and the recovery of a dead worker's messages work
@@ -118,7 +118,7 @@ end
 local function claim(data, redis_message_id)
     local decoded, message = pcall(cjson.decode, data)
     if not decoded or type(message) ~= "table" or type(message.actor_name) ~= "string" then
-        -- The worker reports a message that it cannot decode.
+        -- No claim: the worker reports the message that it cannot decode.
         return 0
     end
     local ttl = claim_ttls[message.actor_name]

@@ -71,8 +71,8 @@ class IdempotentExecution(Middleware):
 
     def before_process_message(self, broker, message):
         if message.failed:
-            # An earlier middleware gave up on the job and the actor does not
-            # run; the after hook lets go of a claim that the fetch made.
+            # An earlier middleware gave up on the job, so the actor does not
+            # run. The after hook lets go of a claim that the fetch made.
             return
         fetched = message.options.get(idempotency.FETCHED_CLAIM_OPTION)
         client = getattr(broker, "client", None)
@@ -84,7 +84,7 @@ class IdempotentExecution(Middleware):
             claim = self._claim(client, broker.namespace, actor, key, message)
         else:
             claim = idempotency.read_claim(fetched)
-        # From here on a claim that this delivery holds is in self._claims.
+        # From here on, self._claims records this delivery's claim.
         message.options.pop(idempotency.FETCHED_CLAIM_OPTION, None)
         if claim.outcome is idempotency.ClaimOutcome.CLAIMED:
             completed_by = None

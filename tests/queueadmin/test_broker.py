@@ -329,17 +329,22 @@ def test_fetch_claim_lasts_message_time_limit_plus_margin(claiming_broker, redis
     assert 20_000 < redis_client.pttl(_run_key("own-limit")) <= 21_000
 
 
-def test_fetch_claims_nothing_for_other_actors_or_when_off(broker, redis_client):
+def test_fetch_skips_unlisted_actors(broker, redis_client):
     broker.claim_keys_on_fetch(lambda queue_name: {"another_actor": 5000}, 1000)
     try:
         _send_with_key(broker, "other-actor")
         assert broker.fetch(MEETINGS, 1).claims == [None]
     finally:
         broker.claim_keys_on_fetch(None)
+
+    assert not redis_client.exists(_run_key("other-actor"))
+
+
+def test_fetch_claims_nothing_when_off(broker, redis_client):
     _send_with_key(broker, "claims-off")
 
     assert broker.fetch(MEETINGS, 1).claims == [None]
-    assert not redis_client.exists(_run_key("other-actor"), _run_key("claims-off"))
+    assert not redis_client.exists(_run_key("claims-off"))
 
 
 def test_worker_boot_moves_claim_into_fetch(broker, redis_client):
