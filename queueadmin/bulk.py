@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from pydantic import BaseModel
 from queueadmin import idempotency
 from queueadmin.context import get_correlation_id, new_correlation_id
 from queueadmin.encoding import encode_value
-from queueadmin.enqueue import EnqueueRequest, build_envelope, check_size
+from queueadmin.enqueue import EnqueueRequest, build_envelope_option, check_size, new_job_ids
 from queueadmin.envelope import ENVELOPE_OPTION
 from queueadmin.errors import InvalidPayloadError
 from queueadmin.priorities import PRIORITY_OPTION, Priority, parse_priority
@@ -139,12 +138,12 @@ def _build_messages(
 ) -> list[Message]:
     # The jobs share every envelope field but the idempotency key, so the
     # envelope is validated once and copied with each job's key. The messages
-    # are built as ``finish_message`` builds them, without its copies, and
-    # their ids come from one read of the system's random source.
+    # are built as ``build_message`` builds them, and their ids come from
+    # one read of the system's random source.
     if not payloads:
         return []
-    job_ids = _new_job_ids(len(payloads))
-    envelope_option = build_envelope(actor, job_ids[0], base).to_option()
+    job_ids = new_job_ids(len(payloads))
+    envelope_option = build_envelope_option(actor, job_ids[0], base)
     queue_name, actor_name = actor.actor.queue_name, actor.actor_name
     timestamp = int(time.time() * 1000)
     messages = []
@@ -166,24 +165,6 @@ def _build_messages(
         check_size(message, f"{actor_name}[{index}]")
         messages.append(message)
     return messages
-
-
-def _new_job_ids(count: int) -> list[str]:
-    """Return ``count`` random (version 4) UUIDs as strings, as Dramatiq's message ids are.
-
-    One read of the system's random source for all of them, and no ``UUID``
-    object per id.
-    """
-    random = bytearray(os.urandom(16 * count))
-    for start in range(0, 16 * count, 16):
-        random[start + 6] = (random[start + 6] & 0x0F) | 0x40  # version 4
-        random[start + 8] = (random[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
-    digits = random.hex()
-    return [
-        f"{digits[i:i + 8]}-{digits[i + 8:i + 12]}-{digits[i + 12:i + 16]}-"
-        f"{digits[i + 16:i + 20]}-{digits[i + 20:i + 32]}"
-        for i in range(0, 32 * count, 32)
-    ]
 
 
 def _send(

@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 #: The message option under which the envelope travels.
 ENVELOPE_OPTION = "envelope"
 
+#: Maximum lengths of the envelope's text fields, in characters.
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_CORRELATION_ID_LENGTH = 128
+MAX_USER_ID_LENGTH = 128
+
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -24,9 +29,9 @@ class JobEnvelope(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    idempotency_key: str = Field(min_length=1, max_length=255)
-    correlation_id: str = Field(min_length=1, max_length=128)
-    user_id: str | None = Field(default=None, max_length=128)
+    idempotency_key: str = Field(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH)
+    correlation_id: str = Field(min_length=1, max_length=MAX_CORRELATION_ID_LENGTH)
+    user_id: str | None = Field(default=None, max_length=MAX_USER_ID_LENGTH)
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=_utcnow)
 

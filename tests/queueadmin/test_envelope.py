@@ -10,8 +10,10 @@ import dramatiq
 import pytest
 import redis
 from django.conf import settings
+from django.db import transaction
 
 from queueadmin.encoding import decode_value
+from queueadmin.enqueue import EnqueueRequest, build_envelope_option
 from queueadmin.envelope import ENVELOPE_OPTION, JobEnvelope
 from queueadmin.errors import (
     InvalidPayloadError,
@@ -207,3 +209,71 @@ def test_envelope_payload_encoded(broker, redis_client) -> None:
     assert payload["ident"] == fields["ident"]
     assert payload["amount"] == fields["amount"]
     assert payload["note"] == "会议 café"
+
+
+# The envelope option built without the model matches the model's
+
+
+ENVELOPE_CASES = [
+    pytest.param(EnqueueRequest(), id="defaults"),
+    pytest.param(
+        EnqueueRequest(
+            idempotency_key="k" * 255,
+            correlation_id="c" * 128,
+            user_id="u" * 128,
+            metadata={"source": "test", "count": 3},
+        ),
+        id="maximum-lengths",
+    ),
+    pytest.param(
+        EnqueueRequest(metadata={"sent_at": datetime(2026, 5, 4, tzinfo=timezone.utc)}),
+        id="tagged-metadata",
+    ),
+    pytest.param(EnqueueRequest(metadata={"$type": "not a tag"}), id="tag-key-metadata"),
+]
+
+
+@pytest.mark.parametrize("request_", ENVELOPE_CASES)
+def test_envelope_option_matches_model(request_: EnqueueRequest) -> None:
+    option = build_envelope_option(flaky_job, "job-1", request_)
+
+    model_option = JobEnvelope(
+        idempotency_key=option["idempotency_key"],
+        correlation_id=option["correlation_id"],
+        user_id=request_.user_id,
+        metadata=request_.metadata,
+    ).to_option()
+    assert list(option) == list(model_option)
+    for field in ("idempotency_key", "correlation_id", "user_id", "metadata"):
+        assert option[field] == model_option[field], field
+    assert datetime.fromisoformat(option["created_at"]).tzinfo is not None
+
+
+INVALID_ENVELOPE_CASES = [
+    pytest.param(EnqueueRequest(idempotency_key="k" * 256), "idempotency_key", id="long-key"),
+    pytest.param(EnqueueRequest(correlation_id="c" * 129), "correlation_id", id="long-correlation"),
+    pytest.param(EnqueueRequest(user_id="u" * 129), "user_id", id="long-user"),
+    pytest.param(EnqueueRequest(idempotency_key=42), "idempotency_key", id="integer-key"),
+    pytest.param(EnqueueRequest(metadata={1: "one"}), "metadata.1.[key]", id="integer-metadata-key"),
+    pytest.param(EnqueueRequest(metadata=["a"]), "metadata", id="list-metadata"),
+]
+
+
+@pytest.mark.parametrize(("request_", "field"), INVALID_ENVELOPE_CASES)
+def test_envelope_option_rejects_as_model(request_: EnqueueRequest, field: str) -> None:
+    with pytest.raises(InvalidPayloadError) as caught:
+        build_envelope_option(flaky_job, "job-1", request_)
+
+    assert [name for name, _ in caught.value.errors] == [field]
+    assert caught.value.actor_name == "flaky_job"
+
+
+def test_envelope_metadata_copied(broker, redis_client) -> None:
+    metadata = {"source": "test"}
+
+    with transaction.atomic():
+        job_id = flaky_job.enqueue(key="copied", metadata=metadata)
+        metadata["source"] = "changed after the enqueue"
+
+    envelope = stored_message(redis_client, job_id).options[ENVELOPE_OPTION]
+    assert envelope["metadata"] == {"source": "test"}
