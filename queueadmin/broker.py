@@ -138,7 +138,7 @@ class ProjectRedisBroker(RedisBroker):
         idempotency_ttl_seconds: int = DEFAULT_IDEMPOTENCY_TTL_SECONDS,
         **options: Any,
     ) -> None:
-        self._hook_cache: dict[str, tuple[tuple[int, ...], list[Any]]] = {}
+        self._hook_cache: dict[str, tuple[list[Middleware], list[Any]]] = {}
         self._fetch_claims: tuple[ClaimLifetimes, int] | None = None
         super().__init__(**options)
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
@@ -178,9 +178,11 @@ class ProjectRedisBroker(RedisBroker):
         # Dramatiq looks every hook up on every middleware for each signal,
         # which costs each job several microseconds per middleware. The
         # overriding hooks are listed once per hook name and middleware list.
-        identity = tuple(map(id, self.middleware))
+        # The cached copy of the list is compared with the list, element by
+        # element by identity unless a middleware class defines __eq__. That
+        # costs less per call than building a tuple of ids.
         cached = self._hook_cache.get(name)
-        if cached is not None and cached[0] == identity:
+        if cached is not None and cached[0] == self.middleware:
             return cached[1]
         ordered = reversed(self.middleware) if name.startswith("after_") else self.middleware
         default = getattr(Middleware, name, None)
@@ -189,7 +191,7 @@ class ProjectRedisBroker(RedisBroker):
             for middleware in ordered
             if getattr(type(middleware), name, None) is not default
         ]
-        self._hook_cache[name] = (identity, hooks)
+        self._hook_cache[name] = (list(self.middleware), hooks)
         return hooks
 
     def _emit_for_many(self, when: str, messages: list[Message], delay: int | None) -> None:
@@ -288,15 +290,17 @@ class ProjectRedisBroker(RedisBroker):
         ``idempotency_key`` is a full Redis key suffix (``"<actor>:<key>"``).
         Returns None when the message was sent, else the job id stored under
         the key, which is the message's own id when an earlier call sent it.
+        As ``send_many`` does, and unlike ``enqueue``, it sets the delivery
+        options in the message's own options instead of sending a copy.
         """
-        prepared = self._prepare(message)
-        self.emit_before("enqueue", prepared, delay)
+        self._prepare_in_place(message)
+        self.emit_before("enqueue", message, delay)
         (existing,) = self._send(
-            prepared.queue_name, [prepared], delay, [idempotency_key], idempotency_ttl
+            message.queue_name, [message], delay, [idempotency_key], idempotency_ttl
         )
         if existing:
             return existing
-        self.emit_after("enqueue", prepared, delay)
+        self.emit_after("enqueue", message, delay)
         return None
 
     def cancel_delayed(self, queue_name: str, job_id: str) -> bool:
