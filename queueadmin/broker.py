@@ -61,6 +61,7 @@ from dramatiq.message import Message
 
 from queueadmin import deliveries, idempotency, jobevents, settlement
 from queueadmin.encoding import encode_message
+from queueadmin.errors import PayloadTooLargeError
 from queueadmin.priorities import PRIORITY_OPTION, Priority, get_priority
 
 logger = logging.getLogger(__name__)
@@ -284,6 +285,7 @@ class ProjectRedisBroker(RedisBroker):
         delay: int | None = None,
         idempotency_key: str,
         idempotency_ttl: int | None = None,
+        max_message_bytes: int | None = None,
     ) -> str | None:
         """Send one message unless its idempotency key is stored, in one Redis call.
 
@@ -292,11 +294,21 @@ class ProjectRedisBroker(RedisBroker):
         the key, which is the message's own id when an earlier call sent it.
         As ``send_many`` does, and unlike ``enqueue``, it sets the delivery
         options in the message's own options instead of sending a copy.
+
+        Raises:
+          PayloadTooLargeError: the encoded message, delivery options
+            included, is over ``max_message_bytes``. Nothing is sent to Redis
+            and no ``after_enqueue`` hook runs.
         """
         self._prepare_in_place(message)
         self.emit_before("enqueue", message, delay)
         (existing,) = self._send(
-            message.queue_name, [message], delay, [idempotency_key], idempotency_ttl
+            message.queue_name,
+            [message],
+            delay,
+            [idempotency_key],
+            idempotency_ttl,
+            max_message_bytes=max_message_bytes,
         )
         if existing:
             return existing
@@ -492,17 +504,22 @@ class ProjectRedisBroker(RedisBroker):
         delay: int | None,
         keys: Sequence[str | None],
         idempotency_ttl: int | None,
+        *,
+        max_message_bytes: int | None = None,
     ) -> list[str]:
         if delay is not None and delay < 0:
             raise ValueError(f"delay must be >= 0 milliseconds, got {delay}.")
         delay_ms = int(delay or 0)
         parts: list[bytes] = []
         for message, key in zip(messages, keys):
+            data = encode_message(message)
+            if max_message_bytes is not None and len(data) > max_message_bytes:
+                raise PayloadTooLargeError(message.actor_name, len(data), max_message_bytes)
             fields = (
                 message.options["redis_message_id"].encode(),
                 message.message_id.encode(),
                 (key or "").encode(),
-                encode_message(message),
+                data,
             )
             parts.append(b"%d %d %d %d\n" % tuple(map(len, fields)))
             parts.extend(fields)

@@ -72,13 +72,20 @@ def build_message(actor: JobActor, payload: BaseModel, request: EnqueueRequest) 
     Raises:
       UnencodableValueError, PayloadTooLargeError, InvalidPayloadError
     """
+    message = _new_message(actor, payload, request)
+    check_size(message, actor.actor_name)
+    return message
+
+
+def _new_message(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -> Message:
+    # The message of build_message before its size check.
     encoded_payload = encode_value(payload.model_dump(mode="python"), "payload")
     (job_id,) = new_job_ids(1)
     options = {
         ENVELOPE_OPTION: build_envelope_option(actor, job_id, request),
         PRIORITY_OPTION: request.priority.value,
     }
-    # Built once with its final options: ``Actor.message_with_options``
+    # Built once with its final options, because ``Actor.message_with_options``
     # followed by ``Message.copy`` builds two messages, and the copy goes
     # through ``dataclasses.replace``.
     message = Message(
@@ -90,7 +97,6 @@ def build_message(actor: JobActor, payload: BaseModel, request: EnqueueRequest) 
         message_id=job_id,
         message_timestamp=int(time.time() * 1000),
     )
-    check_size(message, actor.actor_name)
     return message
 
 
@@ -119,8 +125,11 @@ def check_size(message: Message, label: str) -> None:
       PayloadTooLargeError: naming ``label`` (the actor, or the actor and the
         item's index in a bulk send).
     """
+    _check_encoded_size(message, label, settings.QUEUE_MAX_PAYLOAD_BYTES)
+
+
+def _check_encoded_size(message: Message, label: str, limit: int) -> None:
     size = len(encode_message(message))
-    limit = settings.QUEUE_MAX_PAYLOAD_BYTES
     if size > limit:
         raise PayloadTooLargeError(label, size, limit)
 
@@ -200,12 +209,19 @@ def send_job(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -> st
     ``relay_outbox`` sends it later, so enqueueing neither raises a broker
     error nor loses the job.
     """
-    message = build_message(actor, payload, request)
+    in_transaction = transaction.get_connection().in_atomic_block
+    # Outside a transaction the broker checks the size on the bytes it
+    # sends, so the message is encoded once. Inside one the check cannot
+    # wait for the commit, so it runs now.
+    # NOTE: the broker's check counts the delivery options that it adds
+    # (the Redis message id and the due time, about 100 bytes), and the
+    # check inside a transaction does not.
+    message = (build_message if in_transaction else _new_message)(actor, payload, request)
     delay = request.delay_ms()
     broker = actor.actor.broker
     key = message.options[ENVELOPE_OPTION]["idempotency_key"]
 
-    if transaction.get_connection().in_atomic_block:
+    if in_transaction:
         existing = _find_existing_job(broker, actor, key)
         if existing is not None:
             _log_duplicate(actor, message, existing)
@@ -213,23 +229,35 @@ def send_job(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -> st
         _records().insert_in_transaction(message, delay)
         transaction.on_commit(lambda: deliver(broker, message, delay, key=key, committed=True))
         return message.message_id
-    return deliver(broker, message, delay, key=key)
+    return deliver(
+        broker, message, delay, key=key, max_message_bytes=settings.QUEUE_MAX_PAYLOAD_BYTES
+    )
 
 
 def deliver(
-    broker: Broker, message: Message, delay: int | None, *, key: str, committed: bool = False
+    broker: Broker,
+    message: Message,
+    delay: int | None,
+    *,
+    key: str,
+    committed: bool = False,
+    max_message_bytes: int | None = None,
 ) -> str:
     """Claim the idempotency key and enqueue ``message``; return the job id that holds the key.
 
     ``committed`` is True when the caller already returned ``message``'s id
     (a send after the commit); a duplicate then gets a record that names the
     job it duplicates. Falls back to the outbox when Redis cannot be reached.
+
+    Raises:
+      PayloadTooLargeError: the encoded message is over ``max_message_bytes``.
+        Nothing was sent.
     """
     from queueadmin import outbox
 
     actor = broker.get_actor(message.actor_name)
     try:
-        outcome = send_with_key(broker, message, delay, key)
+        outcome = send_with_key(broker, message, delay, key, max_message_bytes=max_message_bytes)
     except outbox.BROKER_UNAVAILABLE_ERRORS as exc:
         outbox.store(message, delay, key=key, error=exc)
         return message.message_id
@@ -265,12 +293,23 @@ class SendOutcome:
     sent: bool
 
 
-def send_with_key(broker: Broker, message: Message, delay: int | None, key: str) -> SendOutcome:
+def send_with_key(
+    broker: Broker,
+    message: Message,
+    delay: int | None,
+    key: str,
+    *,
+    max_message_bytes: int | None = None,
+) -> SendOutcome:
     """Send ``message`` unless a job already owns its idempotency key.
 
     On the project broker the key check, the key write and the send are one
     Redis script call, so a key that names ``message`` itself means that an
     earlier call sent it, and it is not sent again.
+
+    Raises:
+      PayloadTooLargeError: the encoded message is over ``max_message_bytes``.
+        The key is not claimed and nothing is sent.
     """
     actor = broker.get_actor(message.actor_name)
     ttl = idempotency.get_ttl_seconds(actor.options)
@@ -280,8 +319,11 @@ def send_with_key(broker: Broker, message: Message, delay: int | None, key: str)
             delay=delay,
             idempotency_key=f"{actor.actor_name}:{key}",
             idempotency_ttl=ttl,
+            max_message_bytes=max_message_bytes,
         )
         return SendOutcome(holder or message.message_id, sent=holder is None)
+    if max_message_bytes is not None:
+        _check_encoded_size(message, actor.actor_name, max_message_bytes)
     # NOTE: on other brokers the claim and the send are two calls. A key that
     # already names this job is sent again, because a crash between the two
     # calls may have left the key claimed and the job unsent.

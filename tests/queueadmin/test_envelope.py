@@ -12,8 +12,8 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-from queueadmin.encoding import decode_value
-from queueadmin.enqueue import EnqueueRequest, build_envelope_option
+from queueadmin.encoding import decode_value, encode_message
+from queueadmin.enqueue import EnqueueRequest, build_envelope_option, build_message
 from queueadmin.envelope import ENVELOPE_OPTION, JobEnvelope
 from queueadmin.errors import (
     InvalidPayloadError,
@@ -277,3 +277,52 @@ def test_envelope_metadata_copied(broker, redis_client) -> None:
 
     envelope = stored_message(redis_client, job_id).options[ENVELOPE_OPTION]
     assert envelope["metadata"] == {"source": "test"}
+
+
+# The size check on the bytes the broker sends
+
+
+def test_oversized_enqueue_claims_no_key(broker, redis_client, settings) -> None:
+    settings.QUEUE_MAX_PAYLOAD_BYTES = 2048
+
+    with pytest.raises(PayloadTooLargeError) as caught:
+        typed_job.enqueue(**typed_fields(note="y" * 3000), idempotency_key="too-big")
+
+    assert "typed_job" in str(caught.value)
+    assert caught.value.size > 3000
+    idempotency_key = f"{settings.QUEUE_REDIS_NAMESPACE}:idem:typed_job:too-big"
+    assert redis_client.exists(idempotency_key) == 0
+    assert redis_client.hlen(f"{queue_key()}.msgs") == 0
+    assert redis_client.llen(f"{queue_key()}.wake") == 0
+    flush_job_events(wait=True)
+    assert not JobRecord.objects.exists()
+
+
+def test_oversized_enqueue_in_transaction_rejected(broker, redis_client, settings) -> None:
+    settings.QUEUE_MAX_PAYLOAD_BYTES = 2048
+
+    with transaction.atomic():
+        with pytest.raises(PayloadTooLargeError) as caught:
+            typed_job.enqueue(**typed_fields(note="y" * 3000))
+
+    assert "typed_job" in str(caught.value)
+    assert redis_client.hlen(f"{queue_key()}.msgs") == 0
+    assert not JobRecord.objects.exists()
+
+
+def test_send_one_checks_encoded_size(broker, redis_client) -> None:
+    small = build_message(flaky_job, flaky_job.validate(key="small"), EnqueueRequest())
+    large = build_message(flaky_job, flaky_job.validate(key="l" * 3000), EnqueueRequest())
+    limit = len(encode_message(large)) - 1
+
+    with pytest.raises(PayloadTooLargeError) as caught:
+        broker.send_one(large, idempotency_key="flaky_job:large", max_message_bytes=limit)
+
+    assert "flaky_job" in str(caught.value)
+    assert caught.value.limit == limit
+    assert caught.value.size == len(encode_message(large))
+    assert redis_client.exists(f"{settings.QUEUE_REDIS_NAMESPACE}:idem:flaky_job:large") == 0
+    assert redis_client.hlen(f"{queue_key()}.msgs") == 0
+    assert broker.send_one(small, idempotency_key="flaky_job:small", max_message_bytes=limit) is None
+    assert stored_message(redis_client, small.message_id).message_id == small.message_id
+
