@@ -39,9 +39,9 @@ RESULT_SUMMARY_OPTION = "result_summary"
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
 
-#: The request of an enqueue call with no options, shared because building
-#: one per call costs about a microsecond. It is frozen, and the envelope is
-#: built from a copy of its metadata.
+#: The request of an enqueue call with no options. One instance is shared, so
+#: that a call does not build one. Sharing is safe because it is frozen and
+#: the envelope is built from a copy of its metadata.
 _DEFAULT_REQUEST = EnqueueRequest()
 
 #: Every declared job actor by actor name.

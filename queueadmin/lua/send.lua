@@ -94,7 +94,7 @@ while pos <= size do
             delayed_jobs[#delayed_jobs + 1] = job_id
             delayed_jobs[#delayed_jobs + 1] = redis_message_id
         else
-            -- The level is the id's prefix up to the first ":"; normal when unknown.
+            -- The level is the id's prefix up to the first ":", and normal when unknown.
             local colon = find(redis_message_id, ":", 1, true)
             local level = colon and sub(redis_message_id, 1, colon - 1)
             local list = (level == "high" and high) or (level == "low" and low) or normal
