@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import pytest
 from django.conf import settings
 from dramatiq import Message
 
 from queueadmin import idempotency
+from queueadmin.broker import _load_script
 from queueadmin.enqueue import EnqueueRequest, build_message
 from queueadmin.limits import get_actor_time_limit_ms
 from queueadmin.middleware.idempotency import CLAIM_MARGIN_MS, IdempotentExecution
@@ -359,3 +361,17 @@ def test_worker_boot_moves_claim_into_fetch(broker, redis_client):
     limit_ms = get_actor_time_limit_ms(note_job.actor, MEETINGS) or 600_000
     lifetime = limit_ms + CLAIM_MARGIN_MS
     assert lifetime - 1000 < redis_client.pttl(_run_key("claimed-by-worker")) <= lifetime
+
+
+def test_send_loads_script_redis_lacks(broker, redis_client, monkeypatch):
+    # A script text that this Redis has not seen, as after a restart that
+    # emptied its script cache.
+    source = _load_script("send") + f"\n-- {uuid.uuid4()}\n"
+    script = broker.client.register_script(source)
+    assert redis_client.script_exists(script.sha) == [False]
+    monkeypatch.setitem(broker.project_scripts, "send", script)
+    message = build_message(note_job, note_job.validate(key="reloaded"), EnqueueRequest())
+    holder = broker.send_one(message, idempotency_key="note_job:reloaded")
+    assert holder is None
+    assert redis_client.script_exists(script.sha) == [True]
+    assert redis_client.hexists(_key(f"{MEETINGS}.msgs"), message.options["redis_message_id"])
