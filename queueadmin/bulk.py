@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from queueadmin import idempotency
 from queueadmin.context import get_correlation_id, new_correlation_id
 from queueadmin.encoding import encode_value
-from queueadmin.enqueue import EnqueueRequest, build_envelope_option, check_size, new_job_ids
+from queueadmin.enqueue import EnqueueRequest, build_envelope_option, check_size
+from queueadmin.ids import new_job_ids
 from queueadmin.envelope import ENVELOPE_OPTION
 from queueadmin.errors import InvalidPayloadError
 from queueadmin.priorities import PRIORITY_OPTION, Priority, parse_priority

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,6 +25,7 @@ from queueadmin.envelope import (
     get_envelope,
 )
 from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
+from queueadmin.ids import new_job_ids
 from queueadmin.priorities import PRIORITY_OPTION, Priority
 
 if TYPE_CHECKING:
@@ -98,24 +98,6 @@ def _new_message(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -
         message_timestamp=int(time.time() * 1000),
     )
     return message
-
-
-def new_job_ids(count: int) -> list[str]:
-    """Return ``count`` random (version 4) UUIDs as strings, as Dramatiq's message ids are.
-
-    One read of the system's random source for all of them, and no ``UUID``
-    object per id.
-    """
-    random = bytearray(os.urandom(16 * count))
-    for start in range(0, 16 * count, 16):
-        random[start + 6] = (random[start + 6] & 0x0F) | 0x40  # version 4
-        random[start + 8] = (random[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
-    digits = random.hex()
-    return [
-        f"{digits[i:i + 8]}-{digits[i + 8:i + 12]}-{digits[i + 12:i + 16]}-"
-        f"{digits[i + 16:i + 20]}-{digits[i + 20:i + 32]}"
-        for i in range(0, 32 * count, 32)
-    ]
 
 
 def check_size(message: Message, label: str) -> None:

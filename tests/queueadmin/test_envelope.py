@@ -14,13 +14,14 @@ from django.db import transaction
 
 from queueadmin.context import new_correlation_id
 from queueadmin.encoding import decode_value, encode_message
-from queueadmin.enqueue import EnqueueRequest, build_envelope_option, build_message, new_job_ids
+from queueadmin.enqueue import EnqueueRequest, build_envelope_option, build_message
 from queueadmin.envelope import ENVELOPE_OPTION, JobEnvelope
 from queueadmin.errors import (
     InvalidPayloadError,
     PayloadTooLargeError,
     UnencodableValueError,
 )
+from queueadmin.ids import new_job_ids
 from queueadmin.models import JobRecord, JobStatus
 from queueadmin.records import flush_job_events
 from tests.testapp.tasks import flaky_job, typed_job
