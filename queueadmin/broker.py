@@ -240,6 +240,7 @@ class ProjectRedisBroker(RedisBroker):
         delay: int | None = None,
         idempotency_keys: Sequence[str | None] | None = None,
         idempotency_ttl: int | None = None,
+        max_message_bytes: int | None = None,
     ) -> list[str]:
         """Send messages of one queue in one Redis call and return a job id per message.
 
@@ -257,6 +258,9 @@ class ProjectRedisBroker(RedisBroker):
 
         Raises:
           ValueError: the messages are of several queues, or the key count differs.
+          PayloadTooLargeError: an encoded message, delivery options included,
+            is over ``max_message_bytes``; the error names the actor and the
+            message's index (``"<actor>[<index>]"``). Nothing is sent to Redis.
         """
         if not messages:
             return []
@@ -272,7 +276,15 @@ class ProjectRedisBroker(RedisBroker):
 
         prepared = [self._prepare_in_place(message) for message in messages]
         self._emit_for_many("before", prepared, delay)
-        existing = self._send(queue_names.pop(), prepared, delay, keys, idempotency_ttl)
+        existing = self._send(
+            queue_names.pop(),
+            prepared,
+            delay,
+            keys,
+            idempotency_ttl,
+            max_message_bytes=max_message_bytes,
+            indexed_labels=True,
+        )
         sent = [message for message, existing_id in zip(prepared, existing) if not existing_id]
         if sent:
             self._emit_for_many("after", sent, delay)
@@ -506,15 +518,17 @@ class ProjectRedisBroker(RedisBroker):
         idempotency_ttl: int | None,
         *,
         max_message_bytes: int | None = None,
+        indexed_labels: bool = False,
     ) -> list[str]:
         if delay is not None and delay < 0:
             raise ValueError(f"delay must be >= 0 milliseconds, got {delay}.")
         delay_ms = int(delay or 0)
         parts: list[bytes] = []
-        for message, key in zip(messages, keys):
+        for index, (message, key) in enumerate(zip(messages, keys)):
             data = encode_message(message)
             if max_message_bytes is not None and len(data) > max_message_bytes:
-                raise PayloadTooLargeError(message.actor_name, len(data), max_message_bytes)
+                label = f"{message.actor_name}[{index}]" if indexed_labels else message.actor_name
+                raise PayloadTooLargeError(label, len(data), max_message_bytes)
             fields = (
                 message.options["redis_message_id"].encode(),
                 message.message_id.encode(),

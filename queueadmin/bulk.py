@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from dramatiq import Message
 from pydantic import BaseModel
@@ -66,10 +67,15 @@ def enqueue_many(
         priority=parse_priority(priority),
     )
     delay_ms = base.delay_ms()
+    # Outside a transaction the broker checks each message's size on the
+    # bytes that it sends, so each message is encoded once. Inside one the
+    # send waits for the commit, so the sizes are checked now.
+    in_transaction = connection.in_atomic_block
+    max_message_bytes = None if in_transaction else settings.QUEUE_MAX_PAYLOAD_BYTES
     with _cyclic_gc_paused():
         validated = _validate_all(actor, payloads)
-        messages = _build_messages(actor, validated, keys, base)
-    if any(keys) and connection.in_atomic_block:
+        messages = _build_messages(actor, validated, keys, base, check_sizes=in_transaction)
+    if any(keys) and in_transaction:
         raise ValueError(
             "enqueue_many with idempotency_keys cannot run inside transaction.atomic(): "
             "call it after the commit."
@@ -79,7 +85,7 @@ def enqueue_many(
 
     def send() -> None:
         with _cyclic_gc_paused():
-            job_ids[:] = _send(actor, messages, delay_ms, keys)
+            job_ids[:] = _send(actor, messages, delay_ms, keys, max_message_bytes)
 
     transaction.on_commit(send)
     return job_ids
@@ -135,7 +141,12 @@ def _validate_all(actor: JobActor, payloads: Sequence[BaseModel | dict[str, Any]
 
 
 def _build_messages(
-    actor: JobActor, payloads: list[BaseModel], keys: list[str | None], base: EnqueueRequest
+    actor: JobActor,
+    payloads: list[BaseModel],
+    keys: list[str | None],
+    base: EnqueueRequest,
+    *,
+    check_sizes: bool,
 ) -> list[Message]:
     # The jobs share every envelope field but the idempotency key, so the
     # envelope is validated once and copied with each job's key. The messages
@@ -163,13 +174,18 @@ def _build_messages(
             message_id=job_id,
             message_timestamp=timestamp,
         )
-        check_size(message, f"{actor_name}[{index}]")
+        if check_sizes:
+            check_size(message, f"{actor_name}[{index}]")
         messages.append(message)
     return messages
 
 
 def _send(
-    actor: JobActor, messages: list[Message], delay_ms: int | None, keys: list[str | None]
+    actor: JobActor,
+    messages: list[Message],
+    delay_ms: int | None,
+    keys: list[str | None],
+    max_message_bytes: int | None,
 ) -> list[str]:
     broker = actor.actor.broker
     redis_keys = [f"{actor.actor_name}:{key}" if key else None for key in keys]
@@ -180,6 +196,7 @@ def _send(
         delay=delay_ms,
         idempotency_keys=redis_keys,
         idempotency_ttl=idempotency.get_ttl_seconds(actor.options),
+        max_message_bytes=max_message_bytes,
     )
 
     duplicates = [

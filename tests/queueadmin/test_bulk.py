@@ -149,6 +149,16 @@ def test_too_large_item_names_its_index(broker, settings):
     assert broker.queue_depths(MEETINGS)["normal"] == 0
 
 
+def test_too_large_item_in_transaction_names_its_index(broker, settings):
+    settings.QUEUE_MAX_PAYLOAD_BYTES = 2048
+
+    with pytest.raises(PayloadTooLargeError, match=r"note_job\[1\]"), transaction.atomic():
+        note_job.enqueue_many([{"key": "small"}, {"key": "x" * 4096}])
+
+    assert broker.queue_depths(MEETINGS)["normal"] == 0
+    assert not JobRecord.objects.exists()
+
+
 def test_job_ids_are_uuid4(broker):
     job_ids = note_job.enqueue_many([{"key": f"id-{i}"} for i in range(200)])
 
