@@ -27,13 +27,16 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 class CpuSnapshot:
     """Cumulative CPU seconds of each part, read at one moment.
 
-    ``postgres`` is None where the database is not a local PostgreSQL.
+    ``postgres`` (every ``postgres`` process) and ``postgres_database`` (the
+    live backends connected to the run's database) are None where the
+    database is not a local PostgreSQL.
     """
 
     worker: float
     companions: float
     redis: float
     postgres: float | None
+    postgres_database: float | None
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,11 @@ class CpuUsage:
     companions: float | None
     redis: float
     postgres: float | None
+    postgres_database: float | None
 
     @property
     def total(self) -> float:
+        """Sum of the parts; ``postgres_database`` is left out because ``postgres`` includes it."""
         parts = (self.worker, self.companions, self.redis, self.postgres)
         return sum(part for part in parts if part is not None)
 
@@ -64,14 +69,18 @@ class CpuMeter:
         self.worker_pid = worker_pid
         self.companion_pids = companion_pids
         self.redis_client = redis_client
-        self.measures_postgres = is_local_postgres(database_url)
+        self.database = urlsplit(database_url).path.lstrip("/") if is_local_postgres(database_url) else None
 
     def snapshot(self) -> CpuSnapshot:
+        postgres = postgres_database = None
+        if self.database is not None:
+            postgres, postgres_database = postgres_cpu_seconds(self.database)
         return CpuSnapshot(
             worker=tree_cpu_seconds(self.worker_pid),
             companions=sum(tree_cpu_seconds(pid) for pid in self.companion_pids),
             redis=redis_cpu_seconds(self.redis_client),
-            postgres=postgres_cpu_seconds() if self.measures_postgres else None,
+            postgres=postgres,
+            postgres_database=postgres_database,
         )
 
     def usage(self, start: CpuSnapshot, end: CpuSnapshot, jobs: int) -> CpuUsage:
@@ -84,6 +93,10 @@ class CpuMeter:
             companions=per_job(start.companions, end.companions) if self.companion_pids else None,
             redis=per_job(start.redis, end.redis),
             postgres=None if end.postgres is None else per_job(start.postgres, end.postgres),
+            postgres_database=(
+                None if end.postgres_database is None
+                else per_job(start.postgres_database, end.postgres_database)
+            ),
         )
 
 
@@ -107,9 +120,29 @@ def tree_cpu_seconds(pid: int) -> float:
     return _cpu_seconds(processes)
 
 
-def postgres_cpu_seconds() -> float:
-    """Return the CPU seconds of every local process named ``postgres``, whichever database it serves."""
-    return _cpu_seconds(process for process in psutil.process_iter(["name"]) if process.info["name"] == "postgres")
+def postgres_cpu_seconds(database: str) -> tuple[float, float]:
+    """Return the CPU seconds of every local ``postgres`` process, and of the live backends connected to ``database``.
+
+    A backend that exits drops out of the second value, because the
+    postmaster that reaps it adds its times to its own, for all databases
+    together.
+    """
+    processes = [process for process in psutil.process_iter(["name"]) if process.info["name"] == "postgres"]
+    backends = [process for process in processes if _backend_database(process) == database]
+    return _cpu_seconds(processes), _cpu_seconds(backends)
+
+
+def _backend_database(process: psutil.Process) -> str | None:
+    """Return the database in a backend's process title, ``postgres: [cluster: ]user database host(port) state``."""
+    try:
+        title = " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    # The host is "[local]" or "address(port)"; neither contains ": ".
+    words = title.rsplit(": ", 1)[-1].split()
+    if len(words) < 3 or not (words[2] == "[local]" or words[2].endswith(")")):
+        return None
+    return words[1]
 
 
 def redis_cpu_seconds(client: redis.Redis) -> float:

@@ -17,7 +17,7 @@ end (the first of the two closing readings). The drain reports the CPU
 microseconds per job between the two for the worker command's process tree,
 the companions' trees, the Redis server (all its clients, including this
 harness's polling) and, where the database is a local PostgreSQL, every
-``postgres`` process.
+``postgres`` process and the backends of the run's database alone.
 """
 
 from __future__ import annotations
@@ -208,6 +208,7 @@ def record_cpu(bench: BenchRun, row: str, usage: CpuUsage) -> None:
         "companions_us": usage.companions,
         "redis_us": usage.redis,
         "postgres_us": usage.postgres,
+        "postgres_database_us": usage.postgres_database,
         "total_us": usage.total,
     }
     for metric, value in parts.items():

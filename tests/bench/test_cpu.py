@@ -6,12 +6,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 
+import psycopg
 import pytest
 import redis
 from django.conf import settings
 
 from bench.harness.cpu import CpuMeter, is_local_postgres, postgres_cpu_seconds, redis_cpu_seconds, tree_cpu_seconds
+from bench.harness.database import create_database, drop_database
 
 #: Busy-loops for ``sys.argv[1]`` CPU seconds in a forked child, reaps it,
 #: then waits for a line on stdin so that its own times stay readable.
@@ -97,11 +100,33 @@ def test_redis_cpu_grows() -> None:
     assert after > before
 
 
-def test_postgres_cpu_is_read_locally() -> None:
-    if not is_local_postgres(os.environ.get("DATABASE_URL")):
+@pytest.fixture
+def scratch_database():
+    """Create a PostgreSQL database of its own on the local server and return its URL."""
+    base_url = os.environ.get("DATABASE_URL")
+    if not is_local_postgres(base_url):
         pytest.skip("DATABASE_URL is not a local PostgreSQL.")
-    # The server has run queries since it started, so its processes have used CPU.
-    assert postgres_cpu_seconds() > 0
+    name = f"bench_cpu_{uuid.uuid4().hex[:8]}"
+    yield create_database(base_url, name)
+    drop_database(base_url, name)
+
+
+def test_postgres_backend_of_database(scratch_database: str) -> None:
+    name = scratch_database.rsplit("/", 1)[1]
+    with psycopg.connect(scratch_database, autocommit=True) as connection:
+        _, before = postgres_cpu_seconds(name)
+        connection.execute("SELECT count(*) FROM generate_series(1, 5000000)").fetchone()
+        _, after = postgres_cpu_seconds(name)
+    # The query takes about 0.5 CPU seconds on a 2-core Xeon virtual machine.
+    assert after - before >= 0.1
+
+
+def test_postgres_backend_of_other_database(scratch_database: str) -> None:
+    with psycopg.connect(scratch_database, autocommit=True) as connection:
+        connection.execute("SELECT count(*) FROM generate_series(1, 1000000)").fetchone()
+        everything, database = postgres_cpu_seconds("no_such_database")
+    assert database == 0.0
+    assert everything > 0
 
 
 @pytest.mark.parametrize(

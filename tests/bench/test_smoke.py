@@ -85,6 +85,7 @@ def test_smoke_drain_cpu(smoke_run: dict) -> None:
         parts = [cpu[row][metric][0] for metric in CPU_PARTS if metric in cpu[row]]
         assert cpu[row]["total_us"][0] == pytest.approx(sum(parts)), row
         assert ("postgres_us" in cpu[row]) is with_postgres, row
+        assert ("postgres_database_us" in cpu[row]) is with_postgres, row
     # Only the product runs a record writer beside its worker command.
     assert cpu["Product 1x8"]["companions_us"][0] >= 0
     for row in DRAIN_ROWS:
