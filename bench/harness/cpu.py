@@ -138,7 +138,8 @@ def _backend_database(process: psutil.Process) -> str | None:
         title = " ".join(process.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
-    # The host is "[local]" or "address(port)"; neither contains ": ".
+    # NOTE: with update_process_title = off no title names a database, so the run's backends count 0.
+    # The host is "[local]" or "address(port)", and neither contains ": ".
     words = title.rsplit(": ", 1)[-1].split()
     if len(words) < 3 or not (words[2] == "[local]" or words[2].endswith(")")):
         return None
