@@ -176,6 +176,10 @@ def _mib(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _cpu_us(value: float) -> str:
+    return f"{value:,.0f}"
+
+
 def _count(value: float) -> str:
     return f"{value:.0f}"
 
@@ -235,6 +239,11 @@ def render(bench: BenchRun, header: dict) -> str:
          [("jobs/s", "jobs_per_second", _rate), ("drain s", "seconds", _seconds),
           ("start-up s", "startup_seconds", _seconds), ("records written after s", "records_seconds", _seconds)],
          ("Product (same processes) ÷ this", "jobs_per_second", DRAIN_COUNTERPART.get)),
+        ("CPU during the drain (µs per job)", "drain_cpu",
+         [("worker command", "worker_us", _cpu_us), ("record writer", "companions_us", _cpu_us),
+          ("Redis server", "redis_us", _cpu_us), ("PostgreSQL", "postgres_us", _cpu_us),
+          ("all", "total_us", _cpu_us), ("of which PostgreSQL backends of the run's database", "postgres_database_us", _cpu_us)],
+         None),
         ("Worker memory during the drain (peak RSS, MiB)", "memory",
          [("processes", "processes", _count), ("main process", "main_mib", _mib),
           ("largest worker process", "worker_max_mib", _mib), ("all processes", "total_mib", _mib)],
@@ -286,6 +295,17 @@ def _memory_table(bench: BenchRun, columns) -> list[str]:
 
 
 def _scenario_extra(bench: BenchRun, scenario: str) -> list[str]:
+    if scenario == "drain_cpu" and bench.results.get("drain_cpu"):
+        return [
+            "",
+            "User plus system CPU time between the drain's start and end, divided by the jobs. The worker",
+            "command and the record writer count their process trees. The Redis server's CPU serves all its",
+            "clients, including the harness's queue polling every 5 ms. PostgreSQL counts every local",
+            "`postgres` process, whatever it serves, and is \"-\" where the database is not a local PostgreSQL.",
+            "The last column counts only the live backends connected to the run's database, so it leaves out",
+            "other clients' work and the server's shared processes. Linux reports process times in 10 ms",
+            "clock ticks.",
+        ]
     if scenario == "middleware":
         costs = middleware.costs(bench.results.get("middleware", {}), bench.settings.middleware_jobs)
         if not costs:

@@ -11,12 +11,22 @@ and none unfinished. Throughput is N divided by the time between the two.
 product's message hash (a message leaves it when acknowledged after its job
 ran), kombu's ``unacked`` hash (with ``task_acks_late``), and RQ's finished
 and failed job registries.
+
+CPU: ``bench.harness.cpu`` takes a snapshot at the drain's start and at its
+end (the first of the two closing readings). The drain reports the CPU
+microseconds per job between the two for the worker command's process tree,
+the companions' trees, the Redis server (all its clients, including this
+harness's polling) and, where the database is a local PostgreSQL, every
+``postgres`` process and the backends of the run's database alone.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from bench.harness.cpu import CpuMeter, CpuSnapshot, CpuUsage
 from bench.harness.database import clear_job_records
 from bench.harness.processes import ManagedProcess, RssSampler, start_companions
 from bench.harness.session import BenchRun, progress
@@ -36,6 +46,17 @@ CONFIGS = [
 ]
 
 MIB = 2**20
+
+
+@dataclass(frozen=True)
+class DrainWindow:
+    """Monotonic times of one drain and the CPU snapshots taken at its start and end."""
+
+    started: float
+    first: float
+    finished: float
+    cpu_at_first: CpuSnapshot
+    cpu_at_finished: CpuSnapshot
 
 
 def config_name(system: str, processes: int, threads: int) -> str:
@@ -58,8 +79,9 @@ def measure_drain(
     """Fill the queue, start the worker command, and time the drain (see the module docstring).
 
     ``jobs`` defaults to the run's job count. Returns ``seconds``, ``startup_seconds``, ``jobs_per_second``, ``failed``,
-    ``rss`` (peak bytes per process: a list of ``(role, bytes)``) and, for
-    the product, ``records_seconds``: the time from the end of the drain until
+    ``rss`` (peak bytes per process: a list of ``(role, bytes)``), ``cpu``
+    (a ``CpuUsage``: CPU microseconds per job during the drain) and, for the
+    product, ``records_seconds``: the time from the end of the drain until
     every job event was written into job records.
 
     Raises:
@@ -90,10 +112,13 @@ def measure_drain(
         )
         sampler = RssSampler(worker.pid)
         sampler.start()
-        started, first, finished = _poll_drain(deployment, client, worker, jobs, timeout)
+        meter = CpuMeter(
+            worker.pid, [companion.pid for companion in companions], client, deployment.env.get("DATABASE_URL")
+        )
+        window = _poll_drain(deployment, client, worker, jobs, timeout, meter.snapshot)
         records_seconds = None
         if isinstance(deployment, ProductDeployment):
-            records_seconds = _wait_for_records(deployment, client, finished)
+            records_seconds = _wait_for_records(deployment, client, window.finished)
         state = deployment.state(client, jobs)
         peaks = sampler.stop()
     finally:
@@ -105,30 +130,43 @@ def measure_drain(
             companion.stop()
         deployment.cleanup(client)
         client.close()
-    seconds = finished - first
+    seconds = window.finished - window.first
     return {
         "seconds": seconds,
-        "startup_seconds": first - started,
+        "startup_seconds": window.first - window.started,
         "jobs_per_second": jobs / seconds if seconds > 0 else float("inf"),
         "failed": state.failed,
         "records_seconds": records_seconds,
         "rss": [peak for peak in peaks.values()],
+        "cpu": meter.usage(window.cpu_at_first, window.cpu_at_finished, jobs),
     }
 
 
-def _poll_drain(deployment, client, worker, jobs: int, timeout: float) -> tuple[float, float, float]:
+def _poll_drain(
+    deployment, client, worker, jobs: int, timeout: float, take_snapshot: Callable[[], CpuSnapshot]
+) -> DrainWindow:
+    """Poll the queue state until the drain ends, calling ``take_snapshot`` right after the start and end readings.
+
+    A snapshot follows the reading that it belongs to, so its cost delays
+    only the next reading and never moves ``first`` or ``finished``. The end
+    snapshot is taken at the first of the two closing readings and taken
+    again if the second one finds work.
+    """
     started = time.monotonic()
     deadline = started + timeout
     first = candidate_end = None
+    cpu_at_first = cpu_at_candidate_end = None
     while True:
         now = time.monotonic()
         state = deployment.state(client, jobs)
         if first is None and state.waiting < jobs:
             first = now
+            cpu_at_first = take_snapshot()
         if first is not None and state.waiting == 0 and state.unfinished == 0:
             if candidate_end is not None:
-                return started, first, candidate_end
+                return DrainWindow(started, first, candidate_end, cpu_at_first, cpu_at_candidate_end)
             candidate_end = now
+            cpu_at_candidate_end = take_snapshot()
         else:
             candidate_end = None
         if worker.process.poll() is not None:
@@ -163,6 +201,21 @@ def record_drain(bench: BenchRun, scenario: str, row: str, result: dict) -> None
         bench.error(scenario, f"{row}: {result['failed']} jobs failed.")
 
 
+def record_cpu(bench: BenchRun, row: str, usage: CpuUsage) -> None:
+    """Record the CPU microseconds per job of each part as scenario ``drain_cpu``, leaving out absent parts."""
+    parts = {
+        "worker_us": usage.worker,
+        "companions_us": usage.companions,
+        "redis_us": usage.redis,
+        "postgres_us": usage.postgres,
+        "postgres_database_us": usage.postgres_database,
+        "total_us": usage.total,
+    }
+    for metric, value in parts.items():
+        if value is not None:
+            bench.record("drain_cpu", row, metric, value)
+
+
 def record_memory(bench: BenchRun, row: str, rss: list[tuple[str, int]]) -> None:
     main = [peak for role, peak in rss if role == "main"]
     children = [peak for role, peak in rss if role == "child"]
@@ -191,5 +244,6 @@ def run(bench: BenchRun) -> None:
                 bench.error("drain", f"{row}, repeat {repeat + 1}: {exc}")
                 continue
             record_drain(bench, "drain", row, result)
+            record_cpu(bench, row, result["cpu"])
             record_memory(bench, row, result["rss"])
 

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from bench.harness.cpu import is_local_postgres
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 SYSTEMS = ("Product", "Plain Dramatiq", "Celery", "RQ")
 DRAIN_ROWS = ("Product 1x8", "Plain Dramatiq 1x8", "Celery prefork 2", "RQ SimpleWorker")
+CPU_PARTS = ("worker_us", "companions_us", "redis_us", "postgres_us")
 ADMIN_ENDPOINTS = (
     "health", "metrics", "jobs first page", "jobs middle page", "jobs deep page", "jobs status=dead",
 )
@@ -39,7 +42,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=400,
     )
     assert completed.returncode == 0, completed.stderr[-5000:]
-    return {"report": report.read_text(), "data": json.loads(results.read_text())}
+    return {"report": report.read_text(), "data": json.loads(results.read_text()), "json_path": results}
 
 
 pytestmark = pytest.mark.timeout(500)
@@ -70,6 +73,38 @@ def test_smoke_drain_and_memory(smoke_run: dict) -> None:
     assert memory["Product 1x8"]["processes"] == [2]
     assert memory["Celery prefork 2"]["processes"] == [3]
     assert drain["Product 1x8"]["records_seconds"][0] >= 0
+
+
+def test_smoke_drain_cpu(smoke_run: dict) -> None:
+    cpu = smoke_run["data"]["results"]["drain_cpu"]
+    with_postgres = is_local_postgres(os.environ.get("DATABASE_URL"))
+    for row in DRAIN_ROWS:
+        assert cpu[row]["worker_us"][0] > 0, row
+        # The harness polls the queue during every drain, so Redis always works.
+        assert cpu[row]["redis_us"][0] > 0, row
+        parts = [cpu[row][metric][0] for metric in CPU_PARTS if metric in cpu[row]]
+        assert cpu[row]["total_us"][0] == pytest.approx(sum(parts)), row
+        assert ("postgres_us" in cpu[row]) is with_postgres, row
+        assert ("postgres_database_us" in cpu[row]) is with_postgres, row
+    # Only the product runs a record writer beside its worker command.
+    assert cpu["Product 1x8"]["companions_us"][0] >= 0
+    for row in DRAIN_ROWS:
+        if row != "Product 1x8":
+            assert "companions_us" not in cpu[row], row
+    assert "## CPU during the drain (µs per job)" in smoke_run["report"]
+
+
+def test_smoke_report_from_json(smoke_run: dict, tmp_path: Path) -> None:
+    rebuilt = tmp_path / "rebuilt.md"
+    env = dict(os.environ, PYTHONPATH=str(BASE_DIR))
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--report-from", str(smoke_run["json_path"]), "--output", str(rebuilt)],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    section = rebuilt.read_text().split("## CPU during the drain (µs per job)")[1].split("## ")[0]
+    assert "| Product 1x8 |" in section
+    assert section == smoke_run["report"].split("## CPU during the drain (µs per job)")[1].split("## ")[0]
 
 
 @pytest.mark.parametrize("scenario", ["latency_back_to_back", "latency_idle"])
