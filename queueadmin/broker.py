@@ -647,6 +647,24 @@ class WakeableConsumer(_RedisConsumer):
                 wait_ms = min(wait_ms, max(0, int((moment - now) * 1000)))
         return wait_ms
 
+    def _wait_for_slot(self) -> None:
+        # A delayed message that this consumer learned about may come due
+        # while it has no free slot. Another consumer may not know about it,
+        # so this one wakes an idle consumer, which moves the message and
+        # takes it, instead of leaving it to that consumer's next idle fetch.
+        seconds = self.timeout / 1000
+        if self._next_due is not None:
+            until_due = self._next_due - time.monotonic()
+            if until_due <= 0:
+                self._next_due = None
+                try:
+                    self.broker.wake_consumers(self.queue_name)
+                except redis.ConnectionError as exc:
+                    raise ConnectionClosed(exc) from None
+            else:
+                seconds = min(seconds, until_due)
+        self._slot_freed.wait(seconds)
+
     def ack(self, message: MessageProxy) -> None:
         try:
             super().ack(message)
@@ -682,7 +700,7 @@ class WakeableConsumer(_RedisConsumer):
         self._slot_freed.clear()
         free_slots = self.prefetch - self.outstanding_message_count
         if free_slots <= 0 or not self._fetching:
-            self._slot_freed.wait(self.timeout / 1000)
+            self._wait_for_slot()
             return None
 
         try:

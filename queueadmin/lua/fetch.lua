@@ -14,8 +14,10 @@
 --          claim's lifetime
 --
 -- Returns a flat list. Its first value is the number of milliseconds until the
--- queue's next delayed message is due: -1 when there is none, 0 when messages
--- were fetched. Three values per fetched message follow: the encoded message,
+-- queue's next delayed message is due, or -1 when there is none. It is
+-- returned after a fetch of messages too, so that a consumer that the fetch
+-- fills up can wake another one when that time comes (see queueadmin/broker.py).
+-- Three values per fetched message follow: the encoded message,
 -- how many times it has been fetched without being settled (this time
 -- included) and the outcome of its idempotency claim. The count lives in
 -- "<namespace>:deliveries:<redis message id>" (see queueadmin/deliveries.py).
@@ -148,7 +150,7 @@ local function claim(data, redis_message_id)
 end
 
 local messages = redis.call("hmget", base .. ".msgs", unpack(ids))
-local result = { 0 }
+local result = { next_due_ms() }
 for i, redis_message_id in ipairs(ids) do
     local deliveries = namespace .. ":deliveries:" .. redis_message_id
     local count = redis.call("incr", deliveries)

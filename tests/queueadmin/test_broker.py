@@ -208,7 +208,7 @@ def test_partial_fetch_passes_wake_token_on(broker, redis_client):
     result = broker.fetch(MEETINGS, 1)
 
     assert len(result.messages) == 1
-    assert result.next_due_ms == 0
+    assert result.next_due_ms is None
     assert redis_client.llen(_key(f"{MEETINGS}.wake")) == 1
 
 
@@ -375,3 +375,32 @@ def test_send_loads_script_redis_lacks(broker, redis_client, monkeypatch):
     assert holder is None
     assert redis_client.script_exists(script.sha) == [True]
     assert redis_client.hexists(_key(f"{MEETINGS}.msgs"), message.options["redis_message_id"])
+
+
+def test_due_job_reaches_idle_consumer_while_other_busy(broker, redis_client):
+    busy = broker.consume(MEETINGS, prefetch=1, timeout=100)
+    idle = broker.consume(MEETINGS, prefetch=1, timeout=100)
+    assert next(idle) is None
+    assert next(busy) is None
+
+    # The busy consumer takes both tokens: it learns when the delayed job is
+    # due, then fetches a long job that fills its only slot.
+    note_job.enqueue(key="due-soon", delay=300)
+    due_at = time.monotonic() + 0.3
+    assert next(busy) is None
+    assert next(busy) is None
+    long_id = note_job.enqueue(key="long")
+    assert next(busy) is None
+    assert next(busy).message_id == long_id
+    assert redis_client.llen(_key(f"{MEETINGS}.wake")) == 0
+
+    fetched = None
+    deadline = time.monotonic() + 5
+    while fetched is None and time.monotonic() < deadline:
+        next(busy)
+        fetched = next(idle)
+    late_by = time.monotonic() - due_at
+
+    assert fetched is not None
+    assert fetched.args[0]["key"] == "due-soon"
+    assert late_by < 0.5
