@@ -48,9 +48,12 @@ class IdempotentExecution(Middleware):
     On the project's Redis broker the fetch script makes the claim (see
     ``ProjectRedisBroker.claim_keys_on_fetch``), so that a job costs no
     Redis round trip before it starts; on other brokers this middleware makes
-    it before the actor runs. A message that the worker fetched but did not
-    start (a stopping worker hands it back) keeps its claim until it is
-    fetched again, when the same delivery takes the claim over.
+    it before the actor runs. A fetched job may wait for a free worker thread
+    before it starts, so a claim made by the fetch lasts longer, by the
+    longest time limit of the broker's actors. A message that the worker
+    fetched but did not start (a stopping worker hands it back) keeps its
+    claim until it is fetched again, when the same delivery takes the claim
+    over.
     """
 
     def __init__(self) -> None:
@@ -64,10 +67,17 @@ class IdempotentExecution(Middleware):
 
     def before_worker_boot(self, broker, worker):
         claim_keys_on_fetch = getattr(broker, "claim_keys_on_fetch", None)
-        if claim_keys_on_fetch is not None:
-            claim_keys_on_fetch(
-                lambda queue_name: self._claim_lifetimes_ms(broker, queue_name), CLAIM_MARGIN_MS
-            )
+        if claim_keys_on_fetch is None:
+            return
+        # The maximum wait of a fetched job for a thread: one job of any actor.
+        wait_ms = max(
+            (self._time_limit_ms(actor, actor.queue_name) for actor in broker.actors.values()),
+            default=_DEFAULT_TIME_LIMIT_MS,
+        )
+        claim_keys_on_fetch(
+            lambda queue_name: self._claim_lifetimes_ms(broker, queue_name, wait_ms),
+            CLAIM_MARGIN_MS + wait_ms,
+        )
 
     def before_process_message(self, broker, message):
         if message.failed:
@@ -136,15 +146,18 @@ class IdempotentExecution(Middleware):
             self._claim_ttl_ms(actor, message),
         )
 
-    @staticmethod
-    def _claim_lifetimes_ms(broker, queue_name: str) -> dict[str, int]:
-        # What _claim_ttl_ms gives for the queue's actors, for the fetch script.
+    @classmethod
+    def _claim_lifetimes_ms(cls, broker, queue_name: str, wait_ms: int) -> dict[str, int]:
+        # What _claim_ttl_ms gives for the queue's actors, plus the wait for a thread.
         return {
-            name: int(get_actor_time_limit_ms(actor, queue_name) or _DEFAULT_TIME_LIMIT_MS)
-            + CLAIM_MARGIN_MS
+            name: cls._time_limit_ms(actor, queue_name) + wait_ms + CLAIM_MARGIN_MS
             for name, actor in broker.actors.items()
             if actor.queue_name == queue_name
         }
+
+    @staticmethod
+    def _time_limit_ms(actor, queue_name: str) -> int:
+        return int(get_actor_time_limit_ms(actor, queue_name) or _DEFAULT_TIME_LIMIT_MS)
 
     @staticmethod
     def _key(message) -> str:
