@@ -17,7 +17,7 @@ from django.db import DatabaseError, connection
 
 logger = logging.getLogger(__name__)
 
-#: Seconds that one blocking wait for job events lasts at most; a stop waits for it.
+#: Maximum seconds of one blocking wait for job events. A stop waits for the wait to end.
 IDLE_WAIT_SECONDS = 1.0
 
 

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 #: Actor option: seconds that the keys of the actor's jobs are kept.
 TTL_OPTION = "idempotency_ttl"
 #: Message option with the outcome of the run claim that the broker's fetch
-#: made: True when the delivery holds the claim, else the value found.
+#: made: True when the delivery has the claim, else the value found.
 FETCHED_CLAIM_OPTION = "fetched_claim"
 
 _RUNNING = "running:"

@@ -311,7 +311,7 @@ def test_fetch_claims_idempotency_key(claiming_broker, redis_client):
     assert 4000 < redis_client.pttl(_run_key("claimed-on-fetch")) <= 5000
 
 
-def test_fetch_reports_key_held_by_another_delivery(claiming_broker):
+def test_fetch_reports_held_key(claiming_broker):
     first = _send_with_key(claiming_broker, "held-on-fetch")
     claiming_broker.fetch(MEETINGS, 1)
     _send_with_key(claiming_broker, "held-on-fetch")
@@ -324,7 +324,7 @@ def test_fetch_reports_key_held_by_another_delivery(claiming_broker):
     assert claim.other_job_id == first.message_id
 
 
-def test_fetch_claim_lasts_message_time_limit_plus_margin(claiming_broker, redis_client):
+def test_fetch_claim_lasts_own_limit(claiming_broker, redis_client):
     _send_with_key(claiming_broker, "own-limit", time_limit=20_000)
 
     assert claiming_broker.fetch(MEETINGS, 1).claims == [True]
@@ -380,7 +380,7 @@ def test_send_loads_script_redis_lacks(broker, redis_client, monkeypatch):
     assert redis_client.hexists(_key(f"{MEETINGS}.msgs"), message.options["redis_message_id"])
 
 
-def test_due_job_reaches_idle_consumer_while_other_busy(broker, redis_client):
+def test_due_job_wakes_idle_consumer(broker, redis_client):
     busy = broker.consume(MEETINGS, prefetch=1, timeout=100)
     idle = broker.consume(MEETINGS, prefetch=1, timeout=100)
     assert next(idle) is None

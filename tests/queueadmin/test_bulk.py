@@ -149,7 +149,7 @@ def test_too_large_item_names_its_index(broker, settings):
     assert broker.queue_depths(MEETINGS)["normal"] == 0
 
 
-def test_too_large_item_in_transaction_names_its_index(broker, settings):
+def test_too_large_item_in_transaction(broker, settings):
     settings.QUEUE_MAX_PAYLOAD_BYTES = 2048
 
     with pytest.raises(PayloadTooLargeError, match=r"note_job\[1\]"), transaction.atomic():
