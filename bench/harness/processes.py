@@ -24,6 +24,9 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 #: Seconds between two RSS samples of a watched process tree.
 RSS_SAMPLE_INTERVAL_SECONDS = 0.05
 
+#: Samples that must find a process before it counts as one of the tree's.
+MIN_SAMPLES_PER_PROCESS = 2
+
 #: Every long-running process this orchestrator started and has not stopped yet.
 _running: dict[int, ManagedProcess] = {}
 #: Every child of ``run_json_child`` that has not exited yet.
@@ -172,14 +175,19 @@ def run_json_child(args: list[str], env: dict[str, str], log_path: Path, timeout
 class RssSampler(threading.Thread):
     """Sample the RSS of a process and all its descendants until stopped.
 
-    ``peaks`` maps each pid to ``(name, peak RSS in bytes)``, where the name is
-    ``main`` for the watched process and ``child`` for the others.
+    ``stop`` returns a map of each pid to ``(name, peak RSS in bytes)``,
+    where the name is ``main`` for the watched process and ``child`` for the
+    others. A process found by fewer than ``MIN_SAMPLES_PER_PROCESS`` samples
+    is left out: a short command run at start-up (Celery's banner runs
+    ``uname -p`` through the ``platform`` module) is not one of the worker
+    command's processes.
     """
 
     def __init__(self, pid: int) -> None:
         super().__init__(name=f"rss-{pid}", daemon=True)
         self.root_pid = pid
         self.peaks: dict[int, tuple[str, int]] = {}
+        self.samples: dict[int, int] = {}
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -201,11 +209,20 @@ class RssSampler(threading.Thread):
             role = "main" if process.pid == self.root_pid else "child"
             _, peak = self.peaks.get(process.pid, (role, 0))
             self.peaks[process.pid] = (role, max(peak, rss))
+            self.samples[process.pid] = self.samples.get(process.pid, 0) + 1
 
     def stop(self) -> dict[int, tuple[str, int]]:
         self._stopping.set()
         self.join(timeout=5)
-        return self.peaks
+        return self.counted_peaks()
+
+    def counted_peaks(self) -> dict[int, tuple[str, int]]:
+        """Return the peaks of the processes that enough samples found."""
+        return {
+            pid: peak
+            for pid, peak in self.peaks.items()
+            if self.samples[pid] >= MIN_SAMPLES_PER_PROCESS
+        }
 
 
 def start_companions(deployment, log_path) -> list[ManagedProcess]:
