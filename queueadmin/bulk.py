@@ -18,11 +18,10 @@ from pydantic import BaseModel
 from queueadmin import idempotency
 from queueadmin.context import get_correlation_id, new_correlation_id
 from queueadmin.encoding import encode_value
-from queueadmin.enqueue import EnqueueRequest, build_envelope_option, check_size
+from queueadmin.enqueue import EnqueueRequest, build_envelope_option, check_size, job_message
 from queueadmin.ids import new_job_ids
-from queueadmin.envelope import ENVELOPE_OPTION
 from queueadmin.errors import InvalidPayloadError
-from queueadmin.priorities import PRIORITY_OPTION, Priority, parse_priority
+from queueadmin.priorities import Priority, parse_priority
 
 if TYPE_CHECKING:
     from queueadmin.actors import JobActor
@@ -156,26 +155,14 @@ def _build_messages(
         return []
     job_ids = new_job_ids(len(payloads))
     envelope_option = build_envelope_option(actor, job_ids[0], base)
-    queue_name, actor_name = actor.actor.queue_name, actor.actor_name
     timestamp = int(time.time() * 1000)
     messages = []
     for index, (payload, key, job_id) in enumerate(zip(payloads, keys, job_ids)):
         encoded_payload = encode_value(payload.model_dump(mode="python"), f"[{index}]")
-        options = {
-            ENVELOPE_OPTION: {**envelope_option, "idempotency_key": key or job_id},
-            PRIORITY_OPTION: base.priority.value,
-        }
-        message = Message(
-            queue_name=queue_name,
-            actor_name=actor_name,
-            args=(encoded_payload,),
-            kwargs={},
-            options=options,
-            message_id=job_id,
-            message_timestamp=timestamp,
-        )
+        job_envelope = {**envelope_option, "idempotency_key": key or job_id}
+        message = job_message(actor, job_id, encoded_payload, job_envelope, base.priority, timestamp)
         if check_sizes:
-            check_size(message, f"{actor_name}[{index}]")
+            check_size(message, f"{actor.actor_name}[{index}]")
         messages.append(message)
     return messages
 

@@ -81,23 +81,33 @@ def _new_message(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -
     # The message of build_message before its size check.
     encoded_payload = encode_value(payload.model_dump(mode="python"), "payload")
     (job_id,) = new_job_ids(1)
-    options = {
-        ENVELOPE_OPTION: build_envelope_option(actor, job_id, request),
-        PRIORITY_OPTION: request.priority.value,
-    }
+    envelope_option = build_envelope_option(actor, job_id, request)
+    return job_message(
+        actor, job_id, encoded_payload, envelope_option, request.priority, int(time.time() * 1000)
+    )
+
+
+def job_message(
+    actor: JobActor,
+    job_id: str,
+    encoded_payload: Any,
+    envelope_option: dict[str, Any],
+    priority: Priority,
+    timestamp_ms: int,
+) -> Message:
+    """Return the Dramatiq message of one job, with its envelope and priority options."""
     # Built once with its final options, because ``Actor.message_with_options``
     # followed by ``Message.copy`` builds two messages, and the copy goes
     # through ``dataclasses.replace``.
-    message = Message(
+    return Message(
         queue_name=actor.actor.queue_name,
         actor_name=actor.actor_name,
         args=(encoded_payload,),
         kwargs={},
-        options=options,
+        options={ENVELOPE_OPTION: envelope_option, PRIORITY_OPTION: priority.value},
         message_id=job_id,
-        message_timestamp=int(time.time() * 1000),
+        message_timestamp=timestamp_ms,
     )
-    return message
 
 
 def check_size(message: Message, label: str) -> None:
