@@ -143,6 +143,8 @@ class ProjectRedisBroker(RedisBroker):
     ) -> None:
         self._hook_cache: dict[str, tuple[list[Middleware], list[Any]]] = {}
         self._fetch_claims: tuple[ClaimLifetimes, int] | None = None
+        # Per queue name, the encoded result of the fetch claims' lifetimes.
+        self._encoded_claim_lifetimes: dict[str, bytes] = {}
         super().__init__(**options)
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
         # Acks and nacks send the commands deferred through queueadmin.settlement.
@@ -428,8 +430,10 @@ class ProjectRedisBroker(RedisBroker):
         actor of the queue; a message with its own ``time_limit`` option gets
         that plus ``margin_ms``. Messages of other actors get no claim. The
         outcome travels in the message option ``idempotency.FETCHED_CLAIM_OPTION``.
+        The lifetimes are read once per queue and kept until the next call.
         """
         self._fetch_claims = None if lifetimes_ms is None else (lifetimes_ms, margin_ms)
+        self._encoded_claim_lifetimes = {}
 
     def fetch(self, queue_name: str, count: int) -> FetchResult:
         """Move due delayed messages, then fetch up to ``count`` ready ones."""
@@ -438,7 +442,10 @@ class ProjectRedisBroker(RedisBroker):
         claim_lifetimes, margin_ms = b"", 0
         if self._fetch_claims is not None:
             lifetimes_ms, margin_ms = self._fetch_claims
-            claim_lifetimes = orjson.dumps(lifetimes_ms(queue_name))
+            claim_lifetimes = self._encoded_claim_lifetimes.get(queue_name)
+            if claim_lifetimes is None:
+                claim_lifetimes = orjson.dumps(lifetimes_ms(queue_name))
+                self._encoded_claim_lifetimes[queue_name] = claim_lifetimes
         next_due_ms, *values = self.project_scripts["fetch"](
             keys=[self.namespace],
             args=[
