@@ -31,11 +31,11 @@ before. What changes:
   or every ``IDLE_FETCH_INTERVAL_SECONDS``. Every script that adds messages to
   a queue (send, requeue, the recovery of dead workers' messages) and the
   resume of a paused queue put a token there. A consumer whose prefetched
-  messages all wait for a thread sleeps until an ack or nack frees a slot, and
-  wakes an idle consumer when a delayed message it knows of comes due. So a
-  job sent to an idle worker starts within milliseconds, and an idle consumer
-  costs Redis one wait per second and one fetch every 2 s (the benchmark's
-  idle load counts 1.0 ``BLPOP`` and 0.4 fetches per second).
+  messages all wait for a thread sleeps until an ack or nack frees a slot. It
+  wakes an idle consumer when a delayed message whose due time it read comes
+  due. So a job sent to an idle worker starts within milliseconds, and an idle
+  consumer costs Redis one wait per second and one fetch every 2 s (the
+  benchmark's idle load counts 1.0 ``BLPOP`` and 0.4 fetches per second).
 
 The Lua scripts live in ``queueadmin/lua/``.
 """
@@ -657,10 +657,10 @@ class WakeableConsumer(_RedisConsumer):
         return wait_ms
 
     def _wait_for_slot(self) -> None:
-        # A delayed message that this consumer learned about may come due
-        # while it has no free slot. Another consumer may not know about it,
-        # so this one wakes an idle consumer, which moves the message and
-        # takes it, instead of leaving it to that consumer's next idle fetch.
+        # A delayed message whose due time this consumer read may come due
+        # while it has no free slot. No other consumer may have read that
+        # time, so this one wakes an idle consumer, which moves the message
+        # and takes it, instead of leaving it to that consumer's next idle fetch.
         seconds = self.timeout / 1000
         if self._next_due is not None:
             until_due = self._next_due - time.monotonic()

@@ -137,7 +137,7 @@ local function claim(data, redis_message_id)
         key = envelope.idempotency_key
     end
     local run_key = namespace .. ":idem-run:" .. message.actor_name .. ":" .. key
-    if options.retried_from_dead_letter then
+    if options.retried_from_dead_letter == true then
         redis.call("del", run_key)
     end
     local holder = "running:" .. message.message_id .. ":" .. redis_message_id
