@@ -78,8 +78,11 @@ def test_smoke_drain_and_memory(smoke_run: dict) -> None:
 def test_smoke_drain_cpu(smoke_run: dict) -> None:
     cpu = smoke_run["data"]["results"]["drain_cpu"]
     with_postgres = is_local_postgres(os.environ.get("DATABASE_URL"))
+    # Linux counts process CPU in 10 ms ticks, and a 100-job drain of a fast
+    # worker may end within one tick, so only the product's must show some.
+    assert cpu["Product 1x8"]["worker_us"][0] > 0
     for row in DRAIN_ROWS:
-        assert cpu[row]["worker_us"][0] > 0, row
+        assert cpu[row]["worker_us"][0] >= 0, row
         # The harness polls the queue during every drain, so Redis always works.
         assert cpu[row]["redis_us"][0] > 0, row
         parts = [cpu[row][metric][0] for metric in CPU_PARTS if metric in cpu[row]]
