@@ -371,7 +371,9 @@ class ProjectRedisBroker(RedisBroker):
     def _settle(self, command: str, queue_name: str, redis_message_id: str) -> None:
         # One pipeline sends the process's buffered job events first, so the
         # outcome of a job is in Redis before its message leaves the ack set
-        # and killing the process after the ack loses no record. The commands
+        # and killing the process after the ack loses no record. Metric
+        # counters wait for the pusher thread, which sends the increments of
+        # all jobs since its last push as one command per counter. The commands
         # that middleware deferred for this message follow, then Dramatiq's own
         # ack or nack script. Maintenance is left to fetch, which moves a dead
         # worker's messages to the lists of their priority levels.
@@ -382,7 +384,7 @@ class ProjectRedisBroker(RedisBroker):
             # The unpack size is read from Redis once per process.
             raise ConnectionClosed(exc) from None
 
-        batch = jobevents.buffer.take()
+        batch = jobevents.buffer.take_events()
         deferred = settlement.take(redis_message_id)
         try:
             pipeline = self.client.pipeline(transaction=False)

@@ -6,7 +6,12 @@ job no network round trip. A daemon thread pushes the buffer to Redis every
 ``{namespace}:job-events`` (folded into job records by ``queueadmin.records``)
 and counters are added with ``HINCRBY``, so several processes aggregate.
 
-Events buffered in a process that is killed before the next push are lost.
+The broker also sends the buffered events with each acknowledgement
+(``ProjectRedisBroker.do_ack``), so a job's outcome reaches Redis before its
+message leaves the broker. Counters go only with the pusher's pipeline. What is
+buffered in a process that is killed before it is sent is lost: at most
+``QUEUE_EVENT_PUSH_INTERVAL_SECONDS`` of counter increments, and the events of
+jobs that have not been acknowledged yet.
 """
 
 from __future__ import annotations
@@ -112,6 +117,17 @@ class EventBuffer:
         """Buffer ``HINCRBYFLOAT key field amount``."""
         with self._lock:
             self._float_counters[(key, field)] += amount
+
+    def take_events(self) -> EventBatch:
+        """Remove and return the buffered events alone, to be sent with other commands.
+
+        The counters stay for the next push of the pusher thread, which adds
+        up the increments of many jobs into one command per counter.
+        """
+        with self._lock:
+            batch = EventBatch(self._events, {}, {}, {})
+            self._events = []
+        return batch
 
     def take(self) -> EventBatch:
         """Remove and return everything buffered, to be sent with other commands."""
