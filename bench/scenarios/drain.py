@@ -1,7 +1,10 @@
 """Drain throughput and worker memory: N waiting jobs processed by one worker command.
 
 Definition, the same for every system: N jobs are sent before the worker
-command starts. The harness reads the queue state from Redis every
+command starts. The product's record writer (the companion command of
+``--record-writer process``, the default) starts before the fill and writes
+the fill's records before the worker command starts, as a writer that runs
+all the time would, so the drain is not charged for the enqueue's records. The harness reads the queue state from Redis every
 ``POLL_INTERVAL_SECONDS``. The drain starts at the first reading with fewer
 than N jobs waiting, so the start-up (imports, forking, connecting) is left
 out. It ends at the first of two readings in a row that find no job waiting
@@ -98,17 +101,19 @@ def measure_drain(
             # Every product drain starts from an empty job record table. A
             # smoke run keeps the rows: its scenarios run at the same time.
             clear_job_records(deployment.env["DATABASE_URL"])
+        companions = start_companions(
+            deployment, lambda name: bench.log_path(f"{deployment.system}-{name}")
+        )
         bench.run_client(deployment, "fill", "--jobs", str(jobs), timeout=timeout)
         before = deployment.state(client, jobs)
         if before.waiting != jobs:
             raise RuntimeError(f"{deployment.system}: {before.waiting} jobs waiting after the fill, expected {jobs}.")
+        if companions and _wait_for_records(deployment, client, time.monotonic(), timeout) is None:
+            raise TimeoutError(f"{deployment.system}: the fill's job events were not written after {timeout:.0f} s.")
         worker = ManagedProcess(
             deployment.worker_command(processes, threads),
             deployment.env,
             bench.log_path(f"{deployment.system}-worker"),
-        )
-        companions = start_companions(
-            deployment, lambda name: bench.log_path(f"{deployment.system}-{name}")
         )
         sampler = RssSampler(worker.pid)
         sampler.start()
