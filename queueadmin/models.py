@@ -22,13 +22,13 @@ class JobRecord(models.Model):
     ``queueadmin.deadletters`` can rebuild the message on any broker.
     """
 
-    job_id = models.CharField(max_length=36, unique=True)
+    job_id = models.CharField(max_length=36)
     actor = models.CharField(max_length=128)
     queue = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=JobStatus.choices)
     priority = models.SmallIntegerField(default=0)
-    idempotency_key = models.CharField(max_length=255, blank=True, db_index=True)
-    correlation_id = models.CharField(max_length=128, blank=True, db_index=True)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    correlation_id = models.CharField(max_length=128, blank=True)
     user_id = models.CharField(max_length=128, blank=True)
     payload = models.JSONField(default=dict, blank=True)
     #: Message options needed to rebuild the message (envelope, actor overrides).
@@ -54,7 +54,15 @@ class JobRecord(models.Model):
     traceback = models.TextField(blank=True)
 
     class Meta:
+        # The ids are looked up only by equality. A constraint and plain
+        # indexes, unlike unique=True and db_index=True, give PostgreSQL no
+        # second "_like" index, which each insert and update would also write.
+        constraints = [
+            models.UniqueConstraint(fields=["job_id"], name="job_record_job_id_unique"),
+        ]
         indexes = [
+            models.Index(fields=["idempotency_key"], name="job_idempotency_key"),
+            models.Index(fields=["correlation_id"], name="job_correlation_id"),
             models.Index(fields=["queue", "status", "id"], name="job_queue_status_id"),
             models.Index(fields=["queue", "id"], name="job_queue_id"),
             models.Index(fields=["status", "id"], name="job_status_id"),
