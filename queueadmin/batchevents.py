@@ -1,4 +1,13 @@
-"""One job event for many jobs sent together, and its expansion into "enqueued" events.
+"""Compact forms of "enqueued" job events, and their expansion into "enqueued" events.
+
+Two forms stand for "enqueued" events in the event list: a batch event for
+many jobs sent together, written by the tracking middleware, and a "sent"
+event, which the broker's send script writes beside each message it sends:
+
+    {"kind": "sent", "ts": ..., "eta": ..., "message": {... the message as sent ...}}
+
+The fields of the "enqueued" event are read from the message, as the
+tracking middleware reads them (``tracking.enqueued_fields``).
 
 A bulk send of N jobs of one actor would otherwise encode N "enqueued"
 events that differ only in the job id, the payload, the broker's message id
@@ -9,7 +18,7 @@ and the idempotency key. The batch event keeps the shared fields once:
      "correlation_id": ..., "user_id": ..., "eta": ...,
      "jobs": [[job id, payload, broker message id, idempotency key], ...]}
 
-The record writer expands it back (``expand``) before folding events into
+The record writer expands both back (``expand``) before folding events into
 records, so a record cannot tell how its job was sent.
 """
 
@@ -18,10 +27,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from dramatiq import Message
+
 from queueadmin.envelope import ENVELOPE_OPTION
 
 #: Event kind of a batch.
 BATCH_KIND = "enqueued_batch"
+#: Event kind that the send script writes for each message it sends.
+SENT_KIND = "sent"
 
 #: Maximum number of jobs in one batch event, so that one event never outgrows a record-writing batch.
 MAX_JOBS_PER_EVENT = 1000
@@ -73,7 +86,10 @@ def batch_events(job_ids: Sequence[str], fields: Sequence[dict[str, Any]]) -> li
 
 
 def expand(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Yield ``event`` itself, or the "enqueued" event of each job of a batch event."""
+    """Yield ``event`` itself, or the "enqueued" event of a sent message or of each job of a batch event."""
+    if event["kind"] == SENT_KIND:
+        yield _enqueued_from_sent(event)
+        return
     if event["kind"] != BATCH_KIND:
         yield event
         return
@@ -98,3 +114,15 @@ def expand(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "user_id": event["user_id"],
             "eta": event["eta"],
         }
+
+
+def _enqueued_from_sent(event: dict[str, Any]) -> dict[str, Any]:
+    # Imported here: the tracking middleware imports this module.
+    from queueadmin.middleware.tracking import enqueued_fields
+
+    message = Message(**event["message"])
+    return {
+        "kind": "enqueued",
+        "job": message.message_id,
+        **enqueued_fields(message, ts=event["ts"], eta=event["eta"]),
+    }

@@ -108,6 +108,25 @@ class FetchResult:
 ClaimLifetimes = Callable[[str], dict[str, int]]
 
 
+@dataclass(frozen=True)
+class SendRecord:
+    """Record events and a count that the send script writes beside the messages it sends.
+
+    For each message sent (none whose idempotency key is taken), the script
+    appends the event ``{"kind": "sent", "ts": ts, "eta": eta, "message":
+    <the encoded message>}`` to the list ``events_key``, and adds the number
+    of messages sent to the field ``counter_field`` of the hash ``counter_key``.
+    """
+
+    events_key: str
+    #: UNIX seconds of the send.
+    ts: float
+    #: UNIX seconds when a delayed message is due; None when not delayed.
+    eta: float | None
+    counter_key: str
+    counter_field: str
+
+
 @cache
 def _load_script(name: str) -> str:
     return (SCRIPT_DIR / f"{name}.lua").read_text()
@@ -178,6 +197,14 @@ class ProjectRedisBroker(RedisBroker):
                 hook(self, *args, **kwargs)
             except Exception:
                 self.logger.critical("Unexpected failure in %s of %r.", name, middleware, exc_info=True)
+
+    def _send_record(self, messages: list[Message], delay: int | None) -> SendRecord | None:
+        # A middleware that defines record_send (the tracking middleware) can
+        # have the send script write the messages' record events, in the same
+        # call as the send. Only the first one is asked.
+        for _middleware, hook in self._hooks("record_send"):
+            return hook(self, messages, delay)
+        return None
 
     def _hooks(self, name: str) -> list[tuple[Middleware, Callable[..., Any]]]:
         # Dramatiq looks every hook up on every middleware for each signal,
@@ -258,7 +285,9 @@ class ProjectRedisBroker(RedisBroker):
         message's own options. Middleware ``before_enqueue`` runs for every
         message and ``after_enqueue`` only for those sent. A middleware that
         also defines ``before_enqueue_many`` or ``after_enqueue_many`` gets one
-        call with the list of messages instead.
+        call with the list of messages instead. A middleware that defines
+        ``record_send`` can have the script write record events beside the
+        messages (see ``SendRecord``).
 
         Raises:
           ValueError: the messages are of several queues, or the key count differs.
@@ -288,6 +317,7 @@ class ProjectRedisBroker(RedisBroker):
             idempotency_ttl,
             max_message_bytes=max_message_bytes,
             indexed_labels=True,
+            record=self._send_record(prepared, delay),
         )
         sent = [message for message, existing_id in zip(prepared, existing) if not existing_id]
         if sent:
@@ -325,6 +355,7 @@ class ProjectRedisBroker(RedisBroker):
             [idempotency_key],
             idempotency_ttl,
             max_message_bytes=max_message_bytes,
+            record=self._send_record([message], delay),
         )
         if existing:
             return existing
@@ -530,6 +561,7 @@ class ProjectRedisBroker(RedisBroker):
         *,
         max_message_bytes: int | None = None,
         indexed_labels: bool = False,
+        record: SendRecord | None = None,
     ) -> list[str]:
         if delay is not None and delay < 0:
             raise ValueError(f"delay must be >= 0 milliseconds, got {delay}.")
@@ -548,8 +580,12 @@ class ProjectRedisBroker(RedisBroker):
             )
             parts.append(b"%d %d %d %d\n" % tuple(map(len, fields)))
             parts.extend(fields)
+        record_args: tuple[Any, ...] = ()
+        if record is not None:
+            eta = "null" if record.eta is None else repr(record.eta)
+            record_args = (record.events_key, repr(record.ts), eta, record.counter_key, record.counter_field)
         results = self._run_send_script(
-            queue_name, idempotency_ttl or self.idempotency_ttl_seconds, delay_ms, b"".join(parts)
+            queue_name, idempotency_ttl or self.idempotency_ttl_seconds, delay_ms, b"".join(parts), *record_args
         )
         return [result.decode() if isinstance(result, bytes) else result for result in results]
 

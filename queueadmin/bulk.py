@@ -45,7 +45,8 @@ def enqueue_many(
     """Validate every payload, send one job per payload and return the job ids in order.
 
     All or nothing: when any payload is invalid, nothing is sent. The jobs go
-    to Redis in one script call, and their records follow as buffered events. ``idempotency_keys`` gives one key (or None) per payload; a key
+    to Redis in one script call, which also writes each sent job's record
+    event. ``idempotency_keys`` gives one key (or None) per payload; a key
     already used for this actor sends nothing and returns the job id stored
     under it. All jobs share the priority, the delay and the correlation id.
 
@@ -176,8 +177,8 @@ def _send(
 ) -> list[str]:
     broker = actor.actor.broker
     redis_keys = [f"{actor.actor_name}:{key}" if key else None for key in keys]
-    # The tracking middleware records each sent job from the broker's
-    # "after_enqueue" hook as a buffered event, so duplicates get no record.
+    # The send script writes each sent job's record event in the same call
+    # (see JobTracking.record_send), so duplicates get no record.
     job_ids = broker.send_many(
         messages,
         delay=delay_ms,

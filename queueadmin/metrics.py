@@ -51,9 +51,14 @@ def bucket_index(milliseconds: float) -> int:
     return bisect.bisect_left(DURATION_BUCKETS_MS, milliseconds)
 
 
+def enqueued_field(queue: str, actor: str) -> str:
+    """Return the field of the ``jobs_key`` hash that counts the jobs sent."""
+    return f"{queue}|{actor}|enqueued"
+
+
 def count_enqueued(queue: str, actor: str, count: int = 1) -> None:
     """Count ``count`` jobs sent to ``queue``."""
-    buffer.incr(jobs_key(), f"{queue}|{actor}|enqueued", count)
+    buffer.incr(jobs_key(), enqueued_field(queue, actor), count)
 
 
 def count_outcome(

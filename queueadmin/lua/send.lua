@@ -12,6 +12,11 @@
 --   encoded message. One argument instead of four per message spares the
 --   client most of its per-argument work. Redis message ids read "<priority level>:<job id>:<nonce>",
 --   priority level being high, normal or low; the fetch script reads both parts.
+-- ARGV[5] to ARGV[9], optional: the job record of each message sent. ARGV[5] is
+--   the list that gets one event per message sent, ARGV[6] the send's time and
+--   ARGV[7] the due time (UNIX seconds as JSON numbers, or null). The event is
+--   {"kind":"sent","ts":<ARGV[6]>,"eta":<ARGV[7]>,"message":<encoded message>}.
+--   ARGV[8] and ARGV[9] are the hash and field that count the messages sent.
 --
 -- Returns one value per message: "" when sent, else the existing job id.
 --
@@ -30,6 +35,7 @@ local queue_name = ARGV[1]
 local idempotency_ttl = tonumber(ARGV[2])
 local delay_ms = tonumber(ARGV[3])
 local blob = ARGV[4]
+local events_key = ARGV[5]
 local base = namespace .. ":" .. queue_name
 local find, sub, call = string.find, string.sub, redis.call
 
@@ -49,6 +55,13 @@ local function call_in_chunks(command, key, values)
         call(command, key, unpack(values, first, math.min(first + CHUNK - 1, #values)))
     end
 end
+
+-- Each record event is its message between a shared head and a closing brace.
+local event_head = nil
+if events_key then
+    event_head = '{"kind":"sent","ts":' .. ARGV[6] .. ',"eta":' .. ARGV[7] .. ',"message":'
+end
+local events = {}
 
 local results = {}
 local bodies = {}        -- redis message id, encoded message, ...
@@ -86,8 +99,12 @@ while pos <= size do
         results[index] = existing
     else
         results[index] = ""
+        local data = sub(blob, data_start, pos - 1)
         bodies[#bodies + 1] = redis_message_id
-        bodies[#bodies + 1] = sub(blob, data_start, pos - 1)
+        bodies[#bodies + 1] = data
+        if event_head then
+            events[#events + 1] = event_head .. data .. "}"
+        end
         if delay_ms > 0 then
             due[#due + 1] = now_ms + delay_ms
             due[#due + 1] = redis_message_id
@@ -116,6 +133,11 @@ if #normal > 0 then
 end
 if #low > 0 then
     call_in_chunks("rpush", base .. ".low", low)
+end
+
+if #events > 0 then
+    call_in_chunks("rpush", events_key, events)
+    call("hincrby", ARGV[8], ARGV[9], #events)
 end
 
 -- One token is enough: the consumer that takes it passes it on while ready

@@ -1,8 +1,10 @@
 """Record each job's life as buffered events and count its outcome.
 
-The hooks append to the process's ``queueadmin.jobevents`` buffer, and worker
-processes fold the events into job records in batches
-(``queueadmin.records.flush_job_events``) from a flusher thread. A job sent
+The hooks append to the process's ``queueadmin.jobevents`` buffer, and the
+record writer folds the events into job records in batches
+(``queueadmin.records.flush_job_events``). A job sent with the broker's
+``send_one`` or ``send_many`` gets its "enqueued" event and count from the
+send script instead (``record_send``). A job sent
 from inside a transaction also gets its record inserted in that transaction
 (``queueadmin.records.insert_in_transaction``).
 """
@@ -20,8 +22,10 @@ from queueadmin import metrics
 from queueadmin.batchevents import batch_events
 from queueadmin.encoding import decode_value
 from queueadmin.envelope import ENVELOPE_OPTION
+from queueadmin.broker import SendRecord
 from queueadmin.jobevents import buffer, emit
 from queueadmin.priorities import PRIORITY_RANKS, get_priority
+from queueadmin.redisclient import job_events_key
 from queueadmin.signals import job_dead_lettered
 from queueadmin.statuses import JobStatus
 
@@ -120,13 +124,46 @@ class JobTracking(Middleware):
         # Taken before the send: a worker may start the job before this hook's
         # "after" twin runs, and the start must be the later event.
         self._local.enqueue_ts = time.time()
+        self._local.recorded_ids = None
 
     def before_enqueue_many(self, broker, messages, delay):
         self._local.enqueue_ts = time.time()
+        self._local.recorded_ids = None
+
+    def record_send(self, broker, messages, delay) -> SendRecord | None:
+        """Return the records that the broker's send script writes for ``messages``.
+
+        ``ProjectRedisBroker.send_one`` and ``send_many`` call this between the
+        "before" and "after" enqueue hooks. The script then appends each sent
+        job's "enqueued" event (as a "sent" event, see ``batchevents``) and
+        its count in the same call as the send, so no job is sent without
+        them. Returns None, and leaves the records to ``after_enqueue``, for a
+        message moved by a consumer thread, a retry, or messages of several actors.
+        """
+        first = messages[0]
+        if isinstance(threading.current_thread(), ConsumerThread) or any(
+            message.options.get("retries") or message.actor_name != first.actor_name for message in messages
+        ):
+            return None
+        ts = getattr(self._local, "enqueue_ts", None) or time.time()
+        self._local.recorded_ids = {message.message_id for message in messages}
+        return SendRecord(
+            events_key=job_events_key(),
+            ts=ts,
+            eta=_due_time(first, ts, delay),
+            counter_key=metrics.jobs_key(),
+            counter_field=metrics.enqueued_field(_queue(first), first.actor_name),
+        )
+
+    def _recorded_by_send(self, message) -> bool:
+        recorded_ids = getattr(self._local, "recorded_ids", None)
+        return recorded_ids is not None and message.message_id in recorded_ids
 
     def after_enqueue_many(self, broker, messages, delay):
         # Jobs sent together get one batch event when they share everything
         # but their ids, payloads and idempotency keys (see batchevents).
+        if self._recorded_by_send(messages[0]):
+            return
         ts = getattr(self._local, "enqueue_ts", None) or time.time()
         first = messages[0]
         eta = _due_time(first, ts, delay)
@@ -145,6 +182,8 @@ class JobTracking(Middleware):
         metrics.count_enqueued(_queue(first), first.actor_name, len(messages))
 
     def after_enqueue(self, broker, message, delay):
+        if self._recorded_by_send(message):
+            return
         if delay is None and isinstance(threading.current_thread(), ConsumerThread):
             # In Dramatiq 2.2 a consumer thread enqueues only one kind of message:
             # a due message moved from the delay queue (``handle_delayed_messages``).

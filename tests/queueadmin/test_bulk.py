@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -9,9 +10,11 @@ from django.conf import settings
 from django.db import transaction
 
 from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
+from queueadmin.metrics import enqueued_field, jobs_key
 from queueadmin.models import JobRecord, JobStatus
 from queueadmin.queues import MEETINGS
 from queueadmin.records import flush_job_events
+from queueadmin.redisclient import job_events_key
 from tests.helpers import wait_until
 from tests.testapp.models import Execution
 from tests.testapp.tasks import note_job, short_ttl_job
@@ -251,3 +254,17 @@ def test_bulk_record_equals_single_record(broker):
         envelope.pop("created_at")
         record.options.pop("due_at_ms", None)
     assert bulk.options == single.options
+
+
+def test_bulk_send_writes_event_per_job(broker, redis_client):
+    job_ids = note_job.enqueue_many(
+        [{"key": "e-1"}, {"key": "e-2"}, {"key": "e-3"}], idempotency_keys=["ev-1", "ev-2", "ev-1"]
+    )
+
+    # The third item repeats the first one's key, so only two jobs are sent.
+    events = [json.loads(raw) for raw in redis_client.lrange(job_events_key(), 0, -1)]
+    sent_ids = [event["message"]["message_id"] for event in events if event["kind"] == "sent"]
+    assert sent_ids == job_ids[:2]
+    assert job_ids[2] == job_ids[0]
+    counted = redis_client.hget(jobs_key(), enqueued_field(MEETINGS, "note_job"))
+    assert int(counted) == 2

@@ -10,8 +10,10 @@ import pytest
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
+from queueadmin.batchevents import expand
 from queueadmin.flusher import RecordFlusher
 from queueadmin.jobevents import buffer
+from queueadmin.metrics import enqueued_field, jobs_key
 from queueadmin.models import JobRecord, JobStatus
 from queueadmin.records import apply_events, flush_job_events, wait_for_job_events
 from queueadmin.redisclient import job_events_key
@@ -104,13 +106,32 @@ def test_rolled_back_enqueue_leaves_no_record(broker):
     assert not JobRecord.objects.filter(job_id=job_id).exists()
 
 
-def test_enqueue_outside_transaction_buffers(broker, redis_client):
-    job_id = counted_job.enqueue(key="buffered")
+def test_enqueue_sends_event_with_job(broker, redis_client):
+    job_id = counted_job.enqueue(key="sent", idempotency_key="sent-with-job")
 
+    # The send script wrote the event: no push of this process's buffer came first.
     assert not JobRecord.objects.filter(job_id=job_id).exists()
-    buffer.push()
-    raw_events = redis_client.lrange(job_events_key(), 0, -1)
-    assert any(json.loads(raw)["job"] == job_id for raw in raw_events)
+    events = [json.loads(raw) for raw in redis_client.lrange(job_events_key(), 0, -1)]
+    sent = [event for event in events if event["kind"] == "sent" and event["message"]["message_id"] == job_id]
+    assert len(sent) == 1
+    (enqueued,) = expand(sent[0])
+    assert enqueued["kind"] == "enqueued"
+    assert enqueued["job"] == job_id
+    assert enqueued["actor"] == "counted_job"
+    assert enqueued["idempotency_key"] == "sent-with-job"
+    assert enqueued["broker_message_id"] == sent[0]["message"]["options"]["redis_message_id"]
+    counted = redis_client.hget(jobs_key(), enqueued_field(enqueued["queue"], "counted_job"))
+    assert int(counted) >= 1
+
+
+def test_duplicate_send_writes_no_event(broker, redis_client):
+    first = counted_job.enqueue(key="sent", idempotency_key="sent-once")
+    second = counted_job.enqueue(key="sent", idempotency_key="sent-once")
+
+    assert second == first
+    events = [json.loads(raw) for raw in redis_client.lrange(job_events_key(), 0, -1)]
+    sent = [event for event in events if event["kind"] == "sent" and event["message"]["message_id"] == first]
+    assert len(sent) == 1
 
 
 def test_enqueue_insert_keeps_flushed_row(broker):
