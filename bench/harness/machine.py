@@ -10,7 +10,7 @@ import redis
 
 PACKAGES = (
     "meetingflow", "django", "dramatiq", "django-dramatiq", "redis", "celery", "kombu",
-    "billiard", "rq", "psycopg", "pydantic", "psutil", "pyinstrument",
+    "billiard", "rq", "psycopg", "pydantic", "psutil", "py-spy",
 )
 
 

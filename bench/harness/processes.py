@@ -82,32 +82,29 @@ class ManagedProcess:
                 raise TimeoutError(f"No {text!r} from {self.args[:3]} within {timeout} s; see {self.log_path}")
             time.sleep(0.05)
 
-    def stop(self, *, graceful_seconds: float = 30.0, group: bool = True) -> int:
-        """Send SIGTERM (to the process group, or to the process alone), wait, then SIGKILL.
+    def stop(self, *, graceful_seconds: float = 30.0) -> int:
+        """Send SIGTERM to the process group, wait, then SIGKILL.
 
         Returns the exit code.
         """
         try:
             if self.process.poll() is None:
-                self._signal(signal.SIGTERM, group)
+                self._signal_group(signal.SIGTERM)
                 try:
                     self.process.wait(timeout=graceful_seconds)
                 except subprocess.TimeoutExpired:
-                    self._signal(signal.SIGKILL, True)
+                    self._signal_group(signal.SIGKILL)
                     self.process.wait(timeout=30)
             # Children that outlived their parent are still in the group.
-            self._signal(signal.SIGKILL, True)
+            self._signal_group(signal.SIGKILL)
         finally:
             self._log.close()
             _running.pop(self.process.pid, None)
         return self.process.returncode
 
-    def _signal(self, signum: int, group: bool) -> None:
+    def _signal_group(self, signum: int) -> None:
         try:
-            if group:
-                os.killpg(self.process.pid, signum)
-            else:
-                os.kill(self.process.pid, signum)
+            os.killpg(self.process.pid, signum)
         except ProcessLookupError:
             pass
 

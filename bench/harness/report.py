@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.harness import profile
 from bench.harness.session import BenchRun
 from bench.harness.stats import Summary
 from bench.scenarios import middleware
@@ -334,35 +335,128 @@ def _scenario_extra(bench: BenchRun, scenario: str) -> list[str]:
     return []
 
 
+#: Rows per group of the profile table. The smaller parts of a group share one row after them.
+PROFILE_ROWS_PER_GROUP = 15
+
+_PROFILE_GROUP_TITLES = {
+    profile.PROCESS_MESSAGE: "callees of `process_message`",
+    profile.CONSUMER_BROKER_CALLS: "broker calls of the consumer thread",
+    profile.OUTSIDE: "outside both",
+}
+
+
+@dataclass(frozen=True)
+class _ProfileScale:
+    """The scale from sample counts of a profile to shares and microseconds per job."""
+
+    rate_hz: int
+    jobs: int
+    total_samples: int
+
+    def per_job(self, samples: int) -> str:
+        return f"{samples / self.rate_hz / self.jobs * 1e6:,.0f}"
+
+    def share(self, samples: int) -> str:
+        return f"{samples / self.total_samples * 100:.1f} %"
+
+
 def _profile_lines(bench: BenchRun) -> list[str]:
-    profile = bench.extra.get("profile")
-    if not profile:
+    data = bench.extra.get("profile")
+    if not data or "parts" not in data:
         return [f"Not profiled. {' '.join(bench.notes.get('profile', []))}".rstrip()]
-    # Own time of a frame and built-in calls are not parts of the path.
-    top = [
-        part for part in profile["worker_parts"]
-        if not part["name"].endswith("(own time)") and "<built-in>" not in part["name"]
-    ][:3]
-    lines = [
-        f"pyinstrument, 1 ms interval, {profile['sessions']} thread profiles. Times are thread wall time",
-        "per job (the 8 worker threads share one GIL), so the shares matter more than the microseconds.",
-        f"`process_message` took {profile['process_message_us']:.0f} µs per job in all.",
+    scale = _ProfileScale(data["rate_hz"], data["jobs"], data["worker_samples"])
+    lines = _profile_intro(data)
+    lines += [
         "",
-        "The three most expensive parts of the per-job path in the worker threads:",
+        "The three most expensive parts of the per-job path (callees of `process_message` in the worker",
+        "threads and broker calls of the consumer thread):",
         "",
     ]
-    lines += [
-        f"{rank}. `{part['name']}`: {part['microseconds_per_job']:.0f} µs per job, {part['share'] * 100:.0f} %"
+    lines += _profile_top_parts(data["parts"], scale)
+    lines += [""]
+    lines += _profile_table(data["parts"], scale)
+    return lines
+
+
+def _profile_intro(data: dict) -> list[str]:
+    rate, jobs = data["rate_hz"], data["jobs"]
+    processes = "process" if data["worker_processes"] == 1 else "processes"
+    failed = data["failed_reads"]
+    if data["delays"]:
+        delays = (
+            f"It reported falling more than 1 s behind {len(data['delays'])} times, the last time by"
+            f" {data['delays'][-1]}."
+        )
+    else:
+        delays = "It never reported falling more than 1 s behind."
+    per_job_samples = sum(part["samples"] for part in data["parts"] if part["group"] in profile.PER_JOB_PATH)
+    return [
+        f"One product drain (1x8, {jobs:,} jobs) under py-spy, which started the worker command:",
+        f"`py-spy record --gil --idle --threads --function --subprocesses --format raw --rate {rate}`.",
+        "In each sample of a process py-spy records the thread that holds the GIL, or nothing while no",
+        "thread holds it, so the counts measure GIL time, not thread wall time. The drain took",
+        f"{data['drain_seconds']:.2f} s under py-spy. Its timing is not in the tables above.",
+        "",
+        f"- GIL samples: {data['worker_samples']:,} of the worker {processes}, all in the table, and"
+        f" {data['main_samples']:,} of the main process (the start-up of `manage.py rundramatiq`), left out.",
+        f"- µs per job = samples ÷ {rate} ÷ {jobs:,} jobs, with the requested rate of {rate} samples per second,"
+        " not a measured one: the raw format records no sample times. py-spy draws random intervals with that"
+        f" mean and catches up after a delay. {delays}",
+        f"- Failed reads that py-spy logged: {failed.get('worker', 0):,} of the worker {processes},"
+        f" {failed.get('main', 0):,} of the main process (py-spy cannot read it after `rundramatiq` replaces"
+        f" itself with the `dramatiq` command) and {failed.get('other', 0):,} of other processes.",
+        "- py-spy pauses a process's threads one after another for each sample, and a thread can release the"
+        " GIL before its turn. Such a sample finds no holder, so the figures can fall short of the GIL time."
+        " The worker command's CPU time is in \"CPU during the drain\".",
+        "- The main thread of the worker process only starts and stops the worker (imports, Django set-up),"
+        " so its rows are not per-job work.",
+        f"- The per-job path held the GIL for {per_job_samples / rate:.2f} s of the drain's"
+        f" {data['drain_seconds']:.2f} s.",
+    ]
+
+
+def _profile_top_parts(parts: list[dict], scale: _ProfileScale) -> list[str]:
+    # A frame's own time is not a part of the path that one could change alone.
+    candidates = [
+        part for part in parts
+        if part["group"] in profile.PER_JOB_PATH and not part["name"].endswith("(own time)")
+    ]
+    top = sorted(candidates, key=lambda part: part["samples"], reverse=True)[:3]
+    lines = [
+        f"{rank}. `{part['name']}` ({part['thread']}): {scale.per_job(part['samples'])} µs per job,"
+        f" {scale.share(part['samples'])} of the worker process's GIL samples"
         for rank, part in enumerate(top, start=1)
     ]
-    lines += ["", "| Worker thread part | µs per job | share of process_message |", "|---|---|---|"]
-    lines += [
-        f"| `{part['name']}` | {part['microseconds_per_job']:.0f} | {part['share'] * 100:.1f} % |"
-        for part in profile["worker_parts"]
+    if len(top) < 3:
+        lines.append(f"{len(top) + 1}. No other part of the per-job path had a sample.")
+    return lines
+
+
+def _profile_table(parts: list[dict], scale: _ProfileScale) -> list[str]:
+    lines = [
+        "| Group | Thread | Part | GIL samples | share | µs per job |",
+        "|---|---|---|---:|---:|---:|",
     ]
-    lines += ["", "| Consumer thread call | µs per job | share of consumer calls |", "|---|---|---|"]
-    lines += [
-        f"| `{part['name']}` | {part['microseconds_per_job']:.0f} | {part['share'] * 100:.1f} % |"
-        for part in profile["consumer_parts"]
-    ]
+    for group in profile.GROUPS:
+        members = [part for part in parts if part["group"] == group]
+        title = _PROFILE_GROUP_TITLES[group]
+        for part in members[:PROFILE_ROWS_PER_GROUP]:
+            samples = part["samples"]
+            lines.append(
+                f"| {title} | {part['thread']} | `{part['name']}` | {samples:,} | {scale.share(samples)}"
+                f" | {scale.per_job(samples)} |"
+            )
+        rest = members[PROFILE_ROWS_PER_GROUP:]
+        if rest:
+            samples = sum(part["samples"] for part in rest)
+            lines.append(
+                f"| {title} | | {len(rest)} smaller parts | {samples:,} | {scale.share(samples)}"
+                f" | {scale.per_job(samples)} |"
+            )
+        samples = sum(part["samples"] for part in members)
+        lines.append(
+            f"| **{title}, all** | | | **{samples:,}** | **{scale.share(samples)}** | **{scale.per_job(samples)}** |"
+        )
+    total = scale.total_samples
+    lines.append(f"| **worker process, all** | | | **{total:,}** | **100.0 %** | **{scale.per_job(total)}** |")
     return lines

@@ -77,11 +77,16 @@ def measure_drain(
     threads: int,
     *,
     jobs: int | None = None,
-    graceful_stop: bool = False,
+    wrap_command: Callable[[list[str]], list[str]] | None = None,
+    stop_worker: Callable[[ManagedProcess], None] | None = None,
 ) -> dict:
     """Fill the queue, start the worker command, and time the drain (see the module docstring).
 
-    ``jobs`` defaults to the run's job count. Returns ``seconds``, ``startup_seconds``, ``jobs_per_second``, ``failed``,
+    ``jobs`` defaults to the run's job count. ``wrap_command`` turns the
+    worker command into the command that the harness starts (a profiler
+    that runs it), and the CPU and RSS figures then include the wrapping
+    process. ``stop_worker`` runs before the usual stop (SIGTERM to the
+    process group, then SIGKILL), which then kills what is left. Returns ``seconds``, ``startup_seconds``, ``jobs_per_second``, ``failed``,
     ``rss`` (peak bytes per process: a list of ``(role, bytes)``), ``cpu``
     (a ``CpuUsage``: CPU microseconds per job during the drain) and, for the
     product, ``records_seconds``: the time from the end of the drain until
@@ -110,8 +115,11 @@ def measure_drain(
             raise RuntimeError(f"{deployment.system}: {before.waiting} jobs waiting after the fill, expected {jobs}.")
         if companions and _wait_for_records(deployment, client, time.monotonic(), timeout) is None:
             raise TimeoutError(f"{deployment.system}: the fill's job events were not written after {timeout:.0f} s.")
+        command = deployment.worker_command(processes, threads)
+        if wrap_command is not None:
+            command = wrap_command(command)
         worker = ManagedProcess(
-            deployment.worker_command(processes, threads),
+            command,
             deployment.env,
             bench.log_path(f"{deployment.system}-worker"),
         )
@@ -130,7 +138,11 @@ def measure_drain(
         if sampler is not None:
             sampler.stop()
         if worker is not None:
-            worker.stop(group=not graceful_stop)
+            try:
+                if stop_worker is not None:
+                    stop_worker(worker)
+            finally:
+                worker.stop()
         for companion in companions:
             companion.stop()
         deployment.cleanup(client)
