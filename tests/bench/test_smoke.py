@@ -79,9 +79,9 @@ def test_smoke_drain_and_memory(smoke_run: dict) -> None:
 def test_smoke_drain_cpu(smoke_run: dict) -> None:
     cpu = smoke_run["data"]["results"]["drain_cpu"]
     with_postgres = is_local_postgres(os.environ.get("DATABASE_URL"))
-    # Linux counts process CPU in 10 ms ticks, and a 100-job drain of a fast
-    # worker may end within one tick, so only the product's must show some.
-    assert cpu["Product 1x8"]["worker_us"][0] > 0
+    # Linux counts process CPU in 10 ms ticks, and on a busy machine a 100-job
+    # drain can end within one tick of the harness's readings, so a worker may
+    # show none here. test_cpu.py checks that the meter counts a busy process.
     for row in DRAIN_ROWS:
         assert cpu[row]["worker_us"][0] >= 0, row
         # The harness polls the queue during every drain, so Redis always works.
