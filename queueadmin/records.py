@@ -48,6 +48,7 @@ _WRITTEN_FIELDS = [JobRecord._meta.get_field("job_id")] + [
     field for field in JobRecord._meta.concrete_fields if field.name not in ("id", "job_id")
 ]
 _COPIED_FIELDS = _WRITTEN_FIELDS[1:]
+_WRITTEN_ATTNAMES = [field.attname for field in _WRITTEN_FIELDS]
 
 
 def _time(ts: float | None) -> datetime | None:
@@ -229,6 +230,27 @@ def _upsert(rows: list[tuple]) -> None:
         cursor.executemany(sql, rows)
 
 
+@functools.cache
+def _select_sql() -> str:
+    table = connection.ops.quote_name(JobRecord._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in _WRITTEN_FIELDS)
+    return f"SELECT {columns} FROM {table} WHERE {connection.ops.quote_name('job_id')} = ANY(%s)"
+
+
+def _existing_records(job_ids: list[str]) -> dict[str, SimpleNamespace]:
+    """Return the records of ``job_ids`` that exist, by job id."""
+    if connection.vendor != "postgresql":
+        rows = JobRecord.objects.filter(job_id__in=job_ids).values(*_WRITTEN_ATTNAMES)
+        return {row["job_id"]: SimpleNamespace(**row) for row in rows}
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_select_sql(), [job_ids], binary=True)
+        rows = cursor.fetchall()
+    return {row[0]: SimpleNamespace(**dict(zip(_WRITTEN_ATTNAMES, row))) for row in rows}
+
+
 def apply_events(events: list[dict[str, Any]]) -> int:
     """Write ``events`` into job records with one upsert per job, sent as a batch.
 
@@ -242,12 +264,7 @@ def apply_events(events: list[dict[str, Any]]) -> int:
         by_job[event["job"]].append(event)
 
     with transaction.atomic():
-        existing = {
-            row["job_id"]: SimpleNamespace(**row)
-            for row in JobRecord.objects.filter(job_id__in=list(by_job)).values(
-                *[field.attname for field in _WRITTEN_FIELDS]
-            )
-        }
+        existing = _existing_records(list(by_job))
         converters = _converters(connection.ops)
         rows = []
         for job_id, job_events in by_job.items():
