@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import redis
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone as django_timezone
@@ -49,6 +50,14 @@ _WRITTEN_FIELDS = [JobRecord._meta.get_field("job_id")] + [
 ]
 _COPIED_FIELDS = _WRITTEN_FIELDS[1:]
 _WRITTEN_ATTNAMES = [field.attname for field in _WRITTEN_FIELDS]
+
+#: Every integer outside the 64-bit range has at least 19 digits. orjson 3.x
+#: decodes such an integer as a float instead of failing, so ``_decode_event``
+#: leaves raw events with a run of 19 digits to the standard library. The
+#: translation maps every digit to "0" for a substring search, which is
+#: faster than a regular expression.
+_DIGITS_TO_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 def _time(ts: float | None) -> datetime | None:
@@ -316,6 +325,18 @@ def insert_enqueued_record(event: dict[str, Any]) -> None:
         )
 
 
+def _decode_event(raw: bytes) -> dict[str, Any]:
+    """Decode one raw event as ``json.loads`` does, with orjson where it gives the same value."""
+    if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_TO_ZEROS):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            # NaN, Infinity, lone surrogates and other input that the
+            # standard library accepts and orjson rejects.
+            pass
+    return json.loads(raw)
+
+
 def _expand_batch(raw_events: list[bytes]) -> tuple[list[bytes], list[dict[str, Any]]]:
     """Decode and expand raw events until ``BATCH_SIZE`` events; return the raw ones used.
 
@@ -324,7 +345,7 @@ def _expand_batch(raw_events: list[bytes]) -> tuple[list[bytes], list[dict[str, 
     """
     events: list[dict[str, Any]] = []
     for used, raw in enumerate(raw_events, start=1):
-        events.extend(expand(json.loads(raw)))
+        events.extend(expand(_decode_event(raw)))
         if len(events) >= BATCH_SIZE:
             return raw_events[:used], events
     return raw_events, events

@@ -13,7 +13,7 @@ from django.db import DatabaseError, transaction
 from queueadmin.flusher import RecordFlusher
 from queueadmin.jobevents import buffer
 from queueadmin.models import JobRecord, JobStatus
-from queueadmin.records import apply_events, flush_job_events, wait_for_job_events
+from queueadmin.records import _decode_event, apply_events, flush_job_events, wait_for_job_events
 from queueadmin.redisclient import job_events_key
 from tests.queueadmin.conftest import record_when, record_with_status
 from tests.testapp.tasks import counted_job, flaky_job
@@ -239,3 +239,51 @@ def test_upsert_never_truncates_values(broker, event_field, column):
 
     stored = list(JobRecord.objects.values_list(column, flat=True))
     assert stored in ([], [long_value])
+
+
+#: Raw events that orjson decodes differently from the standard library or
+#: rejects: integers outside 64 bits, NaN, Infinity and a lone surrogate.
+STDLIB_ONLY_EVENTS = {
+    "above_u64": b'{"kind": "progress", "n": 18446744073709551616}',
+    "below_i64": b'{"kind": "progress", "n": -9223372036854775809}',
+    "huge_integer": b'{"kind": "progress", "n": 123456789012345678901234567890}',
+    "nan": b'{"kind": "progress", "n": NaN}',
+    "infinity": b'{"kind": "progress", "n": -Infinity}',
+    "lone_surrogate": b'{"kind": "progress", "n": "\\ud800"}',
+}
+
+#: Raw events that take the orjson path.
+ORJSON_EVENTS = {
+    "plain": b'{"kind":"started","job":"j","ts":1796445823.3150578,"attempt":1,"wait_ms":5241}',
+    "u64_max": b'{"kind": "progress", "n": 18446744073709551615}',
+    "i64_min": b'{"kind": "progress", "n": -9223372036854775808}',
+    "eighteen_digits": b'{"kind": "progress", "n": 123456789012345678}',
+    "float_digits": b'{"kind": "progress", "n": 0.30000000000000004, "m": 1e+22}',
+    "unicode": '{"kind": "progress", "n": "会议 café 🎉 \\u00e9"}'.encode(),
+}
+
+
+@pytest.mark.parametrize("raw", [*STDLIB_ONLY_EVENTS.values(), *ORJSON_EVENTS.values()],
+                         ids=[*STDLIB_ONLY_EVENTS, *ORJSON_EVENTS])
+def test_event_decoding_matches_json(raw):
+    decoded = _decode_event(raw)
+
+    # repr tells an int from an equal float and shows NaN.
+    assert repr(decoded) == repr(json.loads(raw))
+
+
+def test_event_decoding_rejects_invalid_json():
+    with pytest.raises(json.JSONDecodeError):
+        _decode_event(b'{"kind": "progress",')
+
+
+def test_flush_keeps_integers_over_64_bits(broker, redis_client):
+    # No float equals either integer, so a decoding through float fails the check.
+    payload = {"big": 2**70 + 1, "negative": -(2**64) - 1, "small": 7}
+    event = {"job": "big-int", "kind": "enqueued", "ts": 5.0, "actor": "a", "queue": "emails",
+             "payload": payload}
+    redis_client.rpush(job_events_key(), json.dumps(event))
+
+    flush_job_events(wait=True)
+
+    assert JobRecord.objects.get(job_id="big-int").payload == payload
