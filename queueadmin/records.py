@@ -49,7 +49,10 @@ _WRITTEN_FIELDS = [JobRecord._meta.get_field("job_id")] + [
     field for field in JobRecord._meta.concrete_fields if field.name not in ("id", "job_id")
 ]
 _COPIED_FIELDS = _WRITTEN_FIELDS[1:]
-_WRITTEN_ATTNAMES = [field.attname for field in _WRITTEN_FIELDS]
+#: Columns read from existing records: all but ``updated_at``, which every fold assigns.
+_READ_FIELDS = [field for field in _WRITTEN_FIELDS if field.attname != "updated_at"]
+_READ_ATTNAMES = [field.attname for field in _READ_FIELDS]
+_JSON_ATTNAMES = [field.attname for field in _READ_FIELDS if isinstance(field, models.JSONField)]
 
 #: Every integer outside the 64-bit range has at least 19 digits. orjson 3.x
 #: decodes such an integer as a float instead of failing, so ``_decode_event``
@@ -169,6 +172,19 @@ def _new_record(job_id: str) -> SimpleNamespace:
     return record
 
 
+def _json_converter(ops, encoder) -> Callable[[Any], Any]:
+    adapt = functools.partial(ops.adapt_json_value, encoder=encoder)
+    if ops.connection.vendor != "postgresql":
+        return adapt
+    from psycopg.types.json import Jsonb
+
+    def convert(value: Any) -> Any:
+        # _existing_records wraps a stored value in Jsonb already.
+        return value if isinstance(value, Jsonb) else adapt(value)
+
+    return convert
+
+
 def _converters(ops) -> list[tuple[str, Callable[[Any], Any] | None]]:
     converters: list[tuple[str, Callable[[Any], Any] | None]] = []
     for field in _WRITTEN_FIELDS:
@@ -176,7 +192,7 @@ def _converters(ops) -> list[tuple[str, Callable[[Any], Any] | None]]:
         if isinstance(field, models.DateTimeField):
             converter = ops.adapt_datetimefield_value
         elif isinstance(field, models.JSONField):
-            converter = functools.partial(ops.adapt_json_value, encoder=field.encoder)
+            converter = _json_converter(ops, field.encoder)
         converters.append((field.attname, converter))
     return converters
 
@@ -241,23 +257,38 @@ def _upsert(rows: list[tuple]) -> None:
 
 @functools.cache
 def _select_sql() -> str:
+    # JSON columns are read as their text, see _existing_records.
+    columns = ", ".join(
+        f"{connection.ops.quote_name(field.column)}::text"
+        if isinstance(field, models.JSONField)
+        else connection.ops.quote_name(field.column)
+        for field in _READ_FIELDS
+    )
     table = connection.ops.quote_name(JobRecord._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in _WRITTEN_FIELDS)
     return f"SELECT {columns} FROM {table} WHERE {connection.ops.quote_name('job_id')} = ANY(%s)"
 
 
 def _existing_records(job_ids: list[str]) -> dict[str, SimpleNamespace]:
     """Return the records of ``job_ids`` that exist, by job id."""
     if connection.vendor != "postgresql":
-        rows = JobRecord.objects.filter(job_id__in=job_ids).values(*_WRITTEN_ATTNAMES)
+        rows = JobRecord.objects.filter(job_id__in=job_ids).values(*_READ_ATTNAMES)
         return {row["job_id"]: SimpleNamespace(**row) for row in rows}
     import psycopg
+    from psycopg.types.json import Jsonb
 
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_select_sql(), [job_ids], binary=True)
         rows = cursor.fetchall()
-    return {row[0]: SimpleNamespace(**dict(zip(_WRITTEN_ATTNAMES, row))) for row in rows}
+    records = {}
+    for row in rows:
+        record = SimpleNamespace(**dict(zip(_READ_ATTNAMES, row)))
+        # No applier reads a JSON field, so a stored value goes back as the
+        # text that PostgreSQL sent, without decoding and encoding it again.
+        for attname in _JSON_ATTNAMES:
+            setattr(record, attname, Jsonb(getattr(record, attname), dumps=str))
+        records[row[0]] = record
+    return records
 
 
 def apply_events(events: list[dict[str, Any]]) -> int:

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from queueadmin.flusher import RecordFlusher
 from queueadmin.jobevents import buffer
@@ -287,3 +287,42 @@ def test_flush_keeps_integers_over_64_bits(broker, redis_client):
     flush_job_events(wait=True)
 
     assert JobRecord.objects.get(job_id="big-int").payload == payload
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"text": "quote ' \" \\ 会议 🎉", "rows": [[1, None, 2.5]], "empty": {}}, None, "plain string", []],
+    ids=["object", "json_null", "string", "empty_list"],
+)
+def test_later_events_keep_stored_json(broker, payload):
+    options = {"envelope": {"metadata": {"note": "kept"}}, "priority": "normal"}
+    base = {"job": "stored-json", "actor": "a", "queue": "emails"}
+    apply_events([{**base, "kind": "enqueued", "ts": 5.0, "payload": payload, "options": options}])
+
+    apply_events([{**base, "kind": "started", "ts": 6.0, "attempt": 1}])
+    apply_events([{**base, "kind": "succeeded", "ts": 7.0, "duration_ms": 1}])
+
+    record = JobRecord.objects.get(job_id="stored-json")
+    assert record.status == JobStatus.SUCCEEDED
+    assert record.payload == payload
+    assert record.options == options
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs DATABASE_URL of a PostgreSQL server")
+def test_later_events_keep_exact_json_numbers(broker):
+    # A Python float cannot hold this number; the stored jsonb value can.
+    stored = '{"amount": 0.1000000000000000000001, "count": 123456789012345678901234567890}'
+    base = {"job": "exact-json", "actor": "a", "queue": "emails"}
+    apply_events([{**base, "kind": "enqueued", "ts": 5.0}])
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE queueadmin_jobrecord SET payload = %s::jsonb WHERE job_id = %s",
+                       [stored, "exact-json"])
+
+    apply_events([{**base, "kind": "started", "ts": 6.0, "attempt": 1}])
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT payload = %s::jsonb, status FROM queueadmin_jobrecord WHERE job_id = %s",
+                       [stored, "exact-json"])
+        payload_kept, status = cursor.fetchone()
+    assert status == JobStatus.RUNNING
+    assert payload_kept is True
