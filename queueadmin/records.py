@@ -172,15 +172,28 @@ def _new_record(job_id: str) -> SimpleNamespace:
     return record
 
 
+class _StoredJson:
+    """The text of a JSON value as ``_existing_records`` read it, to be written back unchanged."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+class _NotEncodable(Exception):
+    """A row value of a type that ``_upsert`` leaves to the arrays path."""
+
+
 def _json_converter(ops, encoder) -> Callable[[Any], Any]:
     adapt = functools.partial(ops.adapt_json_value, encoder=encoder)
-    if ops.connection.vendor != "postgresql":
-        return adapt
-    from psycopg.types.json import Jsonb
 
     def convert(value: Any) -> Any:
-        # _existing_records wraps a stored value in Jsonb already.
-        return value if isinstance(value, Jsonb) else adapt(value)
+        if type(value) is _StoredJson:
+            from psycopg.types.json import Jsonb
+
+            return Jsonb(value.text, dumps=str)
+        return adapt(value)
 
     return convert
 
@@ -193,6 +206,51 @@ def _converters(ops) -> list[tuple[str, Callable[[Any], Any] | None]]:
             converter = ops.adapt_datetimefield_value
         elif isinstance(field, models.JSONField):
             converter = _json_converter(ops, field.encoder)
+        converters.append((field.attname, converter))
+    return converters
+
+
+def _json_fragment_converter(encoder) -> Callable[[Any], orjson.Fragment]:
+    def convert(value: Any) -> orjson.Fragment:
+        if type(value) is _StoredJson:
+            return orjson.Fragment(value.text)
+        # The text that Django's PostgreSQL backend sends for a JSONField.
+        return orjson.Fragment(json.dumps(value, cls=encoder))
+
+    return convert
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _NotEncodable(value)
+
+
+def _integer(value: Any) -> int | None:
+    # Not bool, a subclass of int, which psycopg sends as boolean.
+    if value is None or value.__class__ is int:
+        return value
+    raise _NotEncodable(value)
+
+
+def _document_converters() -> list[tuple[str, Callable[[Any], Any] | None]]:
+    """Return the converters of the rows that ``_upsert`` sends in one JSON document.
+
+    They raise ``_NotEncodable`` for a value of a type that a fold of
+    well-formed events never gives, because the document and the arrays
+    would carry it differently (orjson writes a float NaN as null, for example).
+    """
+    converters: list[tuple[str, Callable[[Any], Any] | None]] = []
+    for field in _WRITTEN_FIELDS:
+        converter = None
+        if isinstance(field, models.JSONField):
+            converter = _json_fragment_converter(field.encoder)
+        elif isinstance(field, (models.CharField, models.TextField)):
+            converter = _text
+        elif isinstance(field, models.IntegerField):
+            converter = _integer
+        # Datetime fields hold aware datetimes or None, which orjson writes
+        # in RFC 3339.
         converters.append((field.attname, converter))
     return converters
 
@@ -214,45 +272,82 @@ def _array_element_type(field: models.Field) -> str:
     return field.db_type(connection)
 
 
-@functools.cache
-def _upsert_sql(vendor: str) -> str:
+def _upsert_statement(rows: str) -> str:
+    """Return the upsert of every column from the SQL ``rows``, a SELECT or VALUES."""
     table = connection.ops.quote_name(JobRecord._meta.db_table)
     columns = [connection.ops.quote_name(field.column) for field in _WRITTEN_FIELDS]
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
-    if vendor == "postgresql":
-        # One statement per batch: one array parameter per column, turned back
-        # into rows by unnest().
-        arrays = ", ".join(f"%b::{_array_element_type(field)}[]" for field in _WRITTEN_FIELDS)
-        rows = f"SELECT * FROM unnest({arrays})"
-    else:
-        rows = "VALUES (" + ", ".join(["%s"] * len(columns)) + ")"
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) {rows} "
         f"ON CONFLICT ({columns[0]}) DO UPDATE SET {updates}"
     )
 
 
-def _upsert(rows: list[tuple]) -> None:
-    # PostgreSQL gets one statement per batch with one array per column, sent
-    # in binary. SQLite runs the single-row statement with executemany, which
-    # loops in C. A multi-row VALUES list is slower on both, because the
-    # client parses its thousands of placeholders.
-    if not rows:
-        return
-    sql = _upsert_sql(connection.vendor)
-    if connection.vendor == "postgresql":
-        import psycopg
+@functools.cache
+def _upsert_sql(vendor: str) -> str:
+    if vendor == "postgresql":
+        # One statement per batch: one array parameter per column, turned back
+        # into rows by unnest().
+        arrays = ", ".join(f"%b::{_array_element_type(field)}[]" for field in _WRITTEN_FIELDS)
+        return _upsert_statement(f"SELECT * FROM unnest({arrays})")
+    return _upsert_statement("VALUES (" + ", ".join(["%s"] * len(_WRITTEN_FIELDS)) + ")")
 
-        # Django's cursors bind parameters on the client, which escapes every
-        # value into the query text; a plain psycopg cursor sends the arrays
-        # as binary parameters. Django's error wrapper still turns psycopg's
-        # errors into django.db ones, which callers such as the flusher catch.
-        connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, [list(column) for column in zip(*rows)])
+
+@functools.cache
+def _document_upsert_sql() -> str:
+    """Return the PostgreSQL upsert of rows sent as one JSON array of arrays."""
+    values = []
+    for index, field in enumerate(_WRITTEN_FIELDS):
+        if isinstance(field, models.JSONField):
+            values.append(f"item -> {index}")
+        elif isinstance(field, (models.CharField, models.TextField)):
+            # Text, not varchar(n), for the reason given in _array_element_type.
+            values.append(f"item ->> {index}")
+        else:
+            values.append(f"(item ->> {index})::{field.db_type(connection)}")
+    return _upsert_statement(f"SELECT {', '.join(values)} FROM jsonb_array_elements(%b) AS item")
+
+
+def _unchanged(document: bytes) -> bytes:
+    return document
+
+
+def _upsert(records: list[SimpleNamespace]) -> None:
+    # PostgreSQL gets one statement per batch, with the rows in one JSON
+    # document that orjson writes in C. A batch with a value of another type
+    # than _document_converters expect, or one that orjson cannot write
+    # (integers over 64 bits, lone surrogates), goes as one array per column
+    # instead. psycopg builds those arrays element by element in Python, and
+    # PostgreSQL casts such values as it always did. SQLite runs the
+    # single-row statement with executemany, which loops in C. A multi-row
+    # VALUES list is slower on both, because the client parses its thousands
+    # of placeholders.
+    if not records:
         return
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    if connection.vendor != "postgresql":
+        converters = _converters(connection.ops)
+        with connection.cursor() as cursor:
+            cursor.executemany(_upsert_sql(connection.vendor), [_row(record, converters) for record in records])
+        return
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    try:
+        converters = _document_converters()
+        document = orjson.dumps([_row(record, converters) for record in records])
+    except (orjson.JSONEncodeError, _NotEncodable):
+        converters = _converters(connection.ops)
+        rows = [_row(record, converters) for record in records]
+        sql, params = _upsert_sql("postgresql"), [list(column) for column in zip(*rows)]
+    else:
+        sql, params = _document_upsert_sql(), [Jsonb(document, dumps=_unchanged)]
+    # Django's cursors bind parameters on the client, which escapes every
+    # value into the query text, but a plain psycopg cursor sends them as
+    # binary parameters. Django's error wrapper still turns psycopg's errors into
+    # django.db ones, which callers such as the flusher catch.
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)
 
 
 @functools.cache
@@ -274,7 +369,6 @@ def _existing_records(job_ids: list[str]) -> dict[str, SimpleNamespace]:
         rows = JobRecord.objects.filter(job_id__in=job_ids).values(*_READ_ATTNAMES)
         return {row["job_id"]: SimpleNamespace(**row) for row in rows}
     import psycopg
-    from psycopg.types.json import Jsonb
 
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
@@ -286,7 +380,7 @@ def _existing_records(job_ids: list[str]) -> dict[str, SimpleNamespace]:
         # No applier reads a JSON field, so a stored value goes back as the
         # text that PostgreSQL sent, without decoding and encoding it again.
         for attname in _JSON_ATTNAMES:
-            setattr(record, attname, Jsonb(getattr(record, attname), dumps=str))
+            setattr(record, attname, _StoredJson(getattr(record, attname)))
         records[row[0]] = record
     return records
 
@@ -305,16 +399,15 @@ def apply_events(events: list[dict[str, Any]]) -> int:
 
     with transaction.atomic():
         existing = _existing_records(list(by_job))
-        converters = _converters(connection.ops)
-        rows = []
+        records = []
         for job_id, job_events in by_job.items():
             record = existing.get(job_id) or _new_record(job_id)
             for event in sorted(job_events, key=lambda item: item["ts"]):
                 _identify(record, event)
                 _APPLIERS[event["kind"]](record, event)
             record.updated_at = _time(job_events[-1]["ts"])
-            rows.append(_row(record, converters))
-        _upsert(rows)
+            records.append(record)
+        _upsert(records)
     return len(by_job)
 
 

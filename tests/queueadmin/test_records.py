@@ -268,7 +268,7 @@ ORJSON_EVENTS = {
 def test_event_decoding_matches_json(raw):
     decoded = _decode_event(raw)
 
-    # repr tells an int from an equal float and shows NaN.
+    # repr distinguishes an int from an equal float and shows NaN.
     assert repr(decoded) == repr(json.loads(raw))
 
 
@@ -310,7 +310,7 @@ def test_later_events_keep_stored_json(broker, payload):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs DATABASE_URL of a PostgreSQL server")
 def test_later_events_keep_exact_json_numbers(broker):
-    # A Python float cannot hold this number; the stored jsonb value can.
+    # A Python float cannot hold this number, but the stored jsonb value can.
     stored = '{"amount": 0.1000000000000000000001, "count": 123456789012345678901234567890}'
     base = {"job": "exact-json", "actor": "a", "queue": "emails"}
     apply_events([{**base, "kind": "enqueued", "ts": 5.0}])
@@ -326,3 +326,56 @@ def test_later_events_keep_exact_json_numbers(broker):
         payload_kept, status = cursor.fetchone()
     assert status == JobStatus.RUNNING
     assert payload_kept is True
+
+
+def _job_events(job_id: str) -> list[dict]:
+    text = "quote ' double \" backslash \\ tab \t 会议 café 🎉 {NULL} ,"
+    base = {"job": job_id, "actor": "awkward_actor", "queue": "emails"}
+    return [
+        {**base, "kind": "enqueued", "ts": 1796445818.086734, "priority": 2, "eta": 1796445900.5,
+         "payload": {"text": text, "n": [1, 2.5, None, 1e-05, 1000000000000000.0]},
+         "options": {"envelope": {"idempotency_key": text}}, "idempotency_key": text[:40],
+         "correlation_id": "corr", "user_id": "7", "broker_message_id": "normal:x"},
+        {**base, "kind": "started", "ts": 1796445901.0000005, "attempt": 1, "wait_ms": 2},
+        {**base, "kind": "progress", "ts": 1796445901.25, "percent": 50, "message": "x" * 255},
+        {**base, "kind": "failed", "ts": 1796445902.75, "attempt": 1, "duration_ms": 3,
+         "error": text, "traceback": text * 50},
+        {**base, "kind": "retry_scheduled", "ts": 1796445902.8, "eta": 1796445903.0},
+    ]
+
+
+def _stored_fields(job_id: str) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM queueadmin_jobrecord WHERE job_id = %s", [job_id])
+        names = [column.name for column in cursor.description]
+        row = dict(zip(names, cursor.fetchone()))
+    del row["id"], row["job_id"]
+    return row
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs DATABASE_URL of a PostgreSQL server")
+def test_json_document_and_arrays_store_alike(broker):
+    # A float in an integer column sends its batch as one array per column.
+    float_delay = {"job": "float-delay", "kind": "retry_scheduled", "ts": 5.0, "actor": "a",
+                   "queue": "emails", "delay_ms": 2.5}
+    apply_events([*_job_events("through-arrays"), float_delay])
+    apply_events(_job_events("through-document"))
+
+    through_arrays = _stored_fields("through-arrays")
+    through_document = _stored_fields("through-document")
+
+    assert through_arrays["status"] == JobStatus.RETRYING
+    assert through_document == through_arrays
+    # PostgreSQL's float8 to integer cast rounds half to even.
+    assert JobRecord.objects.get(job_id="float-delay").next_retry_delay_ms == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs DATABASE_URL of a PostgreSQL server")
+def test_non_finite_number_rejected(broker):
+    event = {"job": "nan-wait", "kind": "started", "ts": 5.0, "actor": "a", "queue": "emails",
+             "attempt": 1, "wait_ms": float("nan")}
+
+    with pytest.raises(DatabaseError):
+        apply_events([event])
+
+    assert not JobRecord.objects.filter(job_id="nan-wait").exists()
