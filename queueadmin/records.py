@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -63,14 +64,16 @@ _DIGITS_TO_ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGIT_RUN = b"0" * 19
 
 
+_event_ts = operator.itemgetter("ts")
+
+
 def _time(ts: float | None) -> datetime | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-def _set_status(record: SimpleNamespace, status: str, event: dict[str, Any]) -> bool:
-    at = _time(event["ts"])
+def _set_status(record: SimpleNamespace, status: str, at: datetime) -> bool:
     if at < record.status_changed_at:
         return False
     record.status = status
@@ -83,7 +86,7 @@ def _identify(record: SimpleNamespace, event: dict[str, Any]) -> None:
     record.queue = event.get("queue") or record.queue
 
 
-def _apply_enqueued(record: SimpleNamespace, event: dict[str, Any]) -> None:
+def _apply_enqueued(record: SimpleNamespace, event: dict[str, Any], at: datetime) -> None:
     record.priority = event.get("priority", 0)
     record.payload = event.get("payload", {})
     record.options = event.get("options", {})
@@ -91,10 +94,10 @@ def _apply_enqueued(record: SimpleNamespace, event: dict[str, Any]) -> None:
     record.idempotency_key = event.get("idempotency_key") or ""
     record.correlation_id = event.get("correlation_id") or ""
     record.user_id = event.get("user_id") or ""
-    record.enqueued_at = _time(event["ts"])
+    record.enqueued_at = at
     record.eta = _time(event.get("eta"))
     status = JobStatus.DELAYED if event.get("eta") else JobStatus.ENQUEUED
-    if _set_status(record, status, event):
+    if _set_status(record, status, at):
         # A dead letter sent again starts over with fresh attempts.
         record.attempts = 0
         record.started_at = record.finished_at = None
@@ -102,58 +105,59 @@ def _apply_enqueued(record: SimpleNamespace, event: dict[str, Any]) -> None:
         record.progress_message = record.result_summary = ""
 
 
-def _apply_retry_scheduled(record: SimpleNamespace, event: dict[str, Any]) -> None:
+def _apply_retry_scheduled(record: SimpleNamespace, event: dict[str, Any], at: datetime) -> None:
     record.broker_message_id = event.get("broker_message_id", record.broker_message_id)
     record.eta = _time(event.get("eta"))
     record.next_retry_delay_ms = event.get("delay_ms")
-    _set_status(record, JobStatus.RETRYING, event)
+    _set_status(record, JobStatus.RETRYING, at)
 
 
-def _apply_moved(record: SimpleNamespace, event: dict[str, Any]) -> None:
+def _apply_moved(record: SimpleNamespace, event: dict[str, Any], at: datetime) -> None:
     record.broker_message_id = event.get("broker_message_id", record.broker_message_id)
 
 
-def _apply_started(record: SimpleNamespace, event: dict[str, Any]) -> None:
-    if _set_status(record, JobStatus.RUNNING, event):
-        record.started_at = _time(event["ts"])
+def _apply_started(record: SimpleNamespace, event: dict[str, Any], at: datetime) -> None:
+    if _set_status(record, JobStatus.RUNNING, at):
+        record.started_at = at
         record.finished_at = None
         record.attempts = event.get("attempt", 1)
         record.wait_ms = event.get("wait_ms")
 
 
-def _apply_progress(record: SimpleNamespace, event: dict[str, Any]) -> None:
+def _apply_progress(record: SimpleNamespace, event: dict[str, Any], at: datetime) -> None:
     record.progress = event["percent"]
     record.progress_message = event.get("message", "")
 
 
-def _apply_succeeded(record: SimpleNamespace, event: dict[str, Any]) -> None:
-    if _set_status(record, JobStatus.SUCCEEDED, event):
-        record.finished_at = _time(event["ts"])
+def _apply_succeeded(record: SimpleNamespace, event: dict[str, Any], at: datetime) -> None:
+    if _set_status(record, JobStatus.SUCCEEDED, at):
+        record.finished_at = at
         record.duration_ms = event.get("duration_ms")
         record.result_summary = event.get("result_summary", "")[:SUMMARY_LENGTH]
         record.progress = 100
 
 
-def _apply_failed(record: SimpleNamespace, event: dict[str, Any]) -> None:
+def _apply_failed(record: SimpleNamespace, event: dict[str, Any], at: datetime) -> None:
     record.duration_ms = event.get("duration_ms")
     record.last_error = event.get("error", "")
     record.traceback = event.get("traceback", "")
     record.attempts = max(record.attempts, event.get("attempt", 1))
     if event.get("broker_message_id"):
         record.broker_message_id = event["broker_message_id"]
-    if event.get("dead") and _set_status(record, JobStatus.DEAD, event):
-        record.finished_at = _time(event["ts"])
+    if event.get("dead") and _set_status(record, JobStatus.DEAD, at):
+        record.finished_at = at
 
 
-def _apply_finished(record: SimpleNamespace, event: dict[str, Any]) -> None:
+def _apply_finished(record: SimpleNamespace, event: dict[str, Any], at: datetime) -> None:
     """Apply ``skipped`` and ``cancelled`` events: the job will not run."""
-    if _set_status(record, event["status"], event):
-        record.finished_at = _time(event["ts"])
+    if _set_status(record, event["status"], at):
+        record.finished_at = at
         if event.get("reason"):
             record.last_error = event["reason"]
 
 
-_APPLIERS: dict[str, Callable[[SimpleNamespace, dict[str, Any]], None]] = {
+#: The function that applies each kind of event to a record, given the event's time.
+_APPLIERS: dict[str, Callable[[SimpleNamespace, dict[str, Any], datetime], None]] = {
     "enqueued": _apply_enqueued,
     "retry_scheduled": _apply_retry_scheduled,
     "moved": _apply_moved,
@@ -360,7 +364,7 @@ def _select_sql() -> str:
         for field in _READ_FIELDS
     )
     table = connection.ops.quote_name(JobRecord._meta.db_table)
-    return f"SELECT {columns} FROM {table} WHERE {connection.ops.quote_name('job_id')} = ANY(%s)"
+    return f"SELECT {columns} FROM {table} WHERE {connection.ops.quote_name('job_id')} = ANY(%b)"
 
 
 def _existing_records(job_ids: list[str]) -> dict[str, SimpleNamespace]:
@@ -372,7 +376,8 @@ def _existing_records(job_ids: list[str]) -> dict[str, SimpleNamespace]:
 
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_select_sql(), [job_ids], binary=True)
+        # str() as the ORM's CharField lookup does: a job id from an event may be a number.
+        cursor.execute(_select_sql(), [[str(job_id) for job_id in job_ids]], binary=True)
         rows = cursor.fetchall()
     records = {}
     for row in rows:
@@ -402,10 +407,13 @@ def apply_events(events: list[dict[str, Any]]) -> int:
         records = []
         for job_id, job_events in by_job.items():
             record = existing.get(job_id) or _new_record(job_id)
-            for event in sorted(job_events, key=lambda item: item["ts"]):
+            last = job_events[-1]
+            for event in sorted(job_events, key=_event_ts):
+                at = _time(event["ts"])
                 _identify(record, event)
-                _APPLIERS[event["kind"]](record, event)
-            record.updated_at = _time(job_events[-1]["ts"])
+                _APPLIERS[event["kind"]](record, event, at)
+                if event is last:
+                    record.updated_at = at
             records.append(record)
         _upsert(records)
     return len(by_job)
@@ -434,9 +442,10 @@ def insert_enqueued_record(event: dict[str, Any]) -> None:
     flush fills in what this insert could not know (the broker's message id).
     """
     record = _new_record(event["job"])
+    at = _time(event["ts"])
     _identify(record, event)
-    _apply_enqueued(record, event)
-    record.updated_at = _time(event["ts"])
+    _apply_enqueued(record, event, at)
+    record.updated_at = at
     columns = ", ".join(connection.ops.quote_name(field.column) for field in _WRITTEN_FIELDS)
     placeholders = ", ".join(["%s"] * len(_WRITTEN_FIELDS))
     table = connection.ops.quote_name(JobRecord._meta.db_table)

@@ -379,3 +379,14 @@ def test_non_finite_number_rejected(broker):
         apply_events([event])
 
     assert not JobRecord.objects.filter(job_id="nan-wait").exists()
+
+
+def test_numeric_job_id_written(broker):
+    base = {"job": 12345, "actor": "a", "queue": "emails"}
+    apply_events([{**base, "kind": "enqueued", "ts": 5.0}])
+    apply_events([{**base, "kind": "started", "ts": 6.0, "attempt": 1}])
+
+    record = JobRecord.objects.get(job_id="12345")
+
+    assert record.status == JobStatus.RUNNING
+    assert record.attempts == 1
