@@ -27,7 +27,7 @@ import redis
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone as django_timezone
 
-from queueadmin.batchevents import expand
+from queueadmin.batchevents import BATCH_KIND, expand
 from queueadmin.context import current_job
 from queueadmin.envelope import get_envelope
 from queueadmin.jobevents import buffer, emit
@@ -50,6 +50,7 @@ _WRITTEN_FIELDS = [JobRecord._meta.get_field("job_id")] + [
     field for field in JobRecord._meta.concrete_fields if field.name not in ("id", "job_id")
 ]
 _COPIED_FIELDS = _WRITTEN_FIELDS[1:]
+_written_values = operator.attrgetter(*(field.attname for field in _WRITTEN_FIELDS))
 #: Columns read from existing records: all but ``updated_at``, which every fold assigns.
 _READ_FIELDS = [field for field in _WRITTEN_FIELDS if field.attname != "updated_at"]
 _READ_ATTNAMES = [field.attname for field in _READ_FIELDS]
@@ -186,7 +187,7 @@ class _StoredJson:
 
 
 class _NotEncodable(Exception):
-    """A row value of a type that ``_upsert`` leaves to the arrays path."""
+    """A record with a value of a type that ``_upsert`` leaves to the arrays path."""
 
 
 def _json_converter(ops, encoder) -> Callable[[Any], Any]:
@@ -224,39 +225,40 @@ def _json_fragment_converter(encoder) -> Callable[[Any], orjson.Fragment]:
     return convert
 
 
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise _NotEncodable(value)
+def _document_type_allowed(field: models.Field, value_type: type) -> bool:
+    if isinstance(field, models.JSONField) or value_type is type(None):
+        return True
+    if isinstance(field, (models.CharField, models.TextField)):
+        return issubclass(value_type, str)
+    if isinstance(field, models.IntegerField):
+        # Not bool, a subclass of int, which psycopg sends as boolean.
+        return value_type is int
+    if isinstance(field, models.DateTimeField):
+        # The fold assigns aware datetimes only, which orjson writes in RFC 3339.
+        return issubclass(value_type, datetime)
+    return False
 
 
-def _integer(value: Any) -> int | None:
-    # Not bool, a subclass of int, which psycopg sends as boolean.
-    if value is None or value.__class__ is int:
-        return value
-    raise _NotEncodable(value)
+@functools.lru_cache(maxsize=256)
+def _document_types_allowed(value_types: tuple[type, ...]) -> bool:
+    """Return whether a row with values of ``value_types`` may go in the JSON document.
 
-
-def _document_converters() -> list[tuple[str, Callable[[Any], Any] | None]]:
-    """Return the converters of the rows that ``_upsert`` sends in one JSON document.
-
-    They raise ``_NotEncodable`` for a value of a type that a fold of
-    well-formed events never gives, because the document and the arrays
-    would carry it differently (orjson writes a float NaN as null, for example).
+    Another type than a fold of well-formed events gives (a float in an
+    integer column, a dict in a text column) would be carried differently by
+    the document and by the arrays: orjson writes a float NaN as null, for example.
     """
-    converters: list[tuple[str, Callable[[Any], Any] | None]] = []
-    for field in _WRITTEN_FIELDS:
-        converter = None
-        if isinstance(field, models.JSONField):
-            converter = _json_fragment_converter(field.encoder)
-        elif isinstance(field, (models.CharField, models.TextField)):
-            converter = _text
-        elif isinstance(field, models.IntegerField):
-            converter = _integer
-        # Datetime fields hold aware datetimes or None, which orjson writes
-        # in RFC 3339.
-        converters.append((field.attname, converter))
-    return converters
+    return all(map(_document_type_allowed, _WRITTEN_FIELDS, value_types))
+
+
+def _document_row(record: SimpleNamespace, json_converters) -> list:
+    """Return the values of ``record`` for the JSON document, or raise ``_NotEncodable``."""
+    values = _written_values(record)
+    if not _document_types_allowed(tuple(map(type, values))):
+        raise _NotEncodable(record.job_id)
+    row = list(values)
+    for index, convert in json_converters:
+        row[index] = convert(row[index])
+    return row
 
 
 def _row(record: SimpleNamespace, converters) -> tuple:
@@ -319,7 +321,7 @@ def _unchanged(document: bytes) -> bytes:
 def _upsert(records: list[SimpleNamespace]) -> None:
     # PostgreSQL gets one statement per batch, with the rows in one JSON
     # document that orjson writes in C. A batch with a value of another type
-    # than _document_converters expect, or one that orjson cannot write
+    # than _document_types_allowed accepts, or one that orjson cannot write
     # (integers over 64 bits, lone surrogates), goes as one array per column
     # instead. psycopg builds those arrays element by element in Python, and
     # PostgreSQL casts such values as it always did. SQLite runs the
@@ -337,8 +339,12 @@ def _upsert(records: list[SimpleNamespace]) -> None:
     from psycopg.types.json import Jsonb
 
     try:
-        converters = _document_converters()
-        document = orjson.dumps([_row(record, converters) for record in records])
+        json_converters = [
+            (index, _json_fragment_converter(field.encoder))
+            for index, field in enumerate(_WRITTEN_FIELDS)
+            if isinstance(field, models.JSONField)
+        ]
+        document = orjson.dumps([_document_row(record, json_converters) for record in records])
     except (orjson.JSONEncodeError, _NotEncodable):
         converters = _converters(connection.ops)
         rows = [_row(record, converters) for record in records]
@@ -478,7 +484,12 @@ def _expand_batch(raw_events: list[bytes]) -> tuple[list[bytes], list[dict[str, 
     """
     events: list[dict[str, Any]] = []
     for used, raw in enumerate(raw_events, start=1):
-        events.extend(expand(_decode_event(raw)))
+        event = _decode_event(raw)
+        if event["kind"] == BATCH_KIND:
+            events.extend(expand(event))
+        else:
+            # What expand() yields for such an event, without its generator.
+            events.append(event)
         if len(events) >= BATCH_SIZE:
             return raw_events[:used], events
     return raw_events, events
