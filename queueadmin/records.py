@@ -55,6 +55,7 @@ _written_values = operator.attrgetter(*(field.attname for field in _WRITTEN_FIEL
 _READ_FIELDS = [field for field in _WRITTEN_FIELDS if field.attname != "updated_at"]
 _READ_ATTNAMES = [field.attname for field in _READ_FIELDS]
 _JSON_ATTNAMES = [field.attname for field in _READ_FIELDS if isinstance(field, models.JSONField)]
+_event_ts = operator.itemgetter("ts")
 
 #: Every integer outside the 64-bit range has at least 19 digits. orjson 3.x
 #: decodes such an integer as a float instead of failing, so ``_decode_event``
@@ -65,13 +66,10 @@ _DIGITS_TO_ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGIT_RUN = b"0" * 19
 
 
-_event_ts = operator.itemgetter("ts")
-
-
 def _time(ts: float | None) -> datetime | None:
     if ts is None:
         return None
-    # Positional: a keyword argument makes this call about 50 % slower (CPython 3.11).
+    # Positional, because the keyword form takes 0.6 us instead of 0.4 us (CPython 3.11.7).
     return datetime.fromtimestamp(ts, timezone.utc)
 
 
@@ -235,7 +233,9 @@ def _document_type_allowed(field: models.Field, value_type: type) -> bool:
         # Not bool, a subclass of int, which psycopg sends as boolean.
         return value_type is int
     if isinstance(field, models.DateTimeField):
-        # The fold assigns aware datetimes only, which orjson writes in RFC 3339.
+        # orjson writes RFC 3339, with the UTC offset of an aware datetime.
+        # PostgreSQL reads a naive one in the session's time zone, as it
+        # does psycopg's binary timestamp.
         return issubclass(value_type, datetime)
     return False
 
@@ -244,9 +244,10 @@ def _document_type_allowed(field: models.Field, value_type: type) -> bool:
 def _document_types_allowed(value_types: tuple[type, ...]) -> bool:
     """Return whether a row with values of ``value_types`` may go in the JSON document.
 
-    Another type than a fold of well-formed events gives (a float in an
-    integer column, a dict in a text column) would be carried differently by
-    the document and by the arrays: orjson writes a float NaN as null, for example.
+    A fold of well-formed events gives no other types. Another one, such as a
+    float in an integer column or a dict in a text column, could be carried
+    differently by the document and by the arrays. orjson writes a float NaN
+    as null, for example, which PostgreSQL would store in a nullable column.
     """
     return all(map(_document_type_allowed, _WRITTEN_FIELDS, value_types))
 
@@ -333,8 +334,9 @@ def _upsert(records: list[SimpleNamespace]) -> None:
         return
     if connection.vendor != "postgresql":
         converters = _converters(connection.ops)
+        rows = [_row(record, converters) for record in records]
         with connection.cursor() as cursor:
-            cursor.executemany(_upsert_sql(connection.vendor), [_row(record, converters) for record in records])
+            cursor.executemany(_upsert_sql(connection.vendor), rows)
         return
     import psycopg
     from psycopg.types.json import Jsonb
@@ -354,8 +356,8 @@ def _upsert(records: list[SimpleNamespace]) -> None:
         sql, params = _document_upsert_sql(), [Jsonb(document, dumps=_unchanged)]
     # Django's cursors bind parameters on the client, which escapes every
     # value into the query text, but a plain psycopg cursor sends them as
-    # binary parameters. Django's error wrapper still turns psycopg's errors into
-    # django.db ones, which callers such as the flusher catch.
+    # binary parameters. Django's error wrapper still turns psycopg's errors
+    # into django.db ones, which callers such as the flusher catch.
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
@@ -383,7 +385,7 @@ def _existing_records(job_ids: list[str]) -> dict[str, SimpleNamespace]:
 
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        # str() as the ORM's CharField lookup does: a job id from an event may be a number.
+        # str() as in the ORM's CharField lookup, because a job id from an event may be a number.
         cursor.execute(_select_sql(), [[str(job_id) for job_id in job_ids]], binary=True)
         rows = cursor.fetchall()
     records = {}

@@ -19,6 +19,9 @@ from tests.queueadmin.conftest import record_when, record_with_status
 from tests.testapp.tasks import counted_job, flaky_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs DATABASE_URL of a PostgreSQL server"
+)
 
 
 def test_succeeded_job_fields(worker):
@@ -289,11 +292,15 @@ def test_flush_keeps_integers_over_64_bits(broker, redis_client):
     assert JobRecord.objects.get(job_id="big-int").payload == payload
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [{"text": "quote ' \" \\ 会议 🎉", "rows": [[1, None, 2.5]], "empty": {}}, None, "plain string", []],
-    ids=["object", "json_null", "string", "empty_list"],
-)
+STORED_PAYLOADS = {
+    "object": {"text": "quote ' \" \\ 会议 🎉", "rows": [[1, None, 2.5]], "empty": {}},
+    "json_null": None,
+    "string": "plain string",
+    "empty_list": [],
+}
+
+
+@pytest.mark.parametrize("payload", STORED_PAYLOADS.values(), ids=STORED_PAYLOADS.keys())
 def test_later_events_keep_stored_json(broker, payload):
     options = {"envelope": {"metadata": {"note": "kept"}}, "priority": "normal"}
     base = {"job": "stored-json", "actor": "a", "queue": "emails"}
@@ -308,7 +315,7 @@ def test_later_events_keep_stored_json(broker, payload):
     assert record.options == options
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs DATABASE_URL of a PostgreSQL server")
+@postgresql_only
 def test_later_events_keep_exact_json_numbers(broker):
     # A Python float cannot hold this number, but the stored jsonb value can.
     stored = '{"amount": 0.1000000000000000000001, "count": 123456789012345678901234567890}'
@@ -321,8 +328,10 @@ def test_later_events_keep_exact_json_numbers(broker):
     apply_events([{**base, "kind": "started", "ts": 6.0, "attempt": 1}])
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT payload = %s::jsonb, status FROM queueadmin_jobrecord WHERE job_id = %s",
-                       [stored, "exact-json"])
+        cursor.execute(
+            "SELECT payload = %s::jsonb, status FROM queueadmin_jobrecord WHERE job_id = %s",
+            [stored, "exact-json"],
+        )
         payload_kept, status = cursor.fetchone()
     assert status == JobStatus.RUNNING
     assert payload_kept is True
@@ -353,7 +362,7 @@ def _stored_fields(job_id: str) -> dict:
     return row
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs DATABASE_URL of a PostgreSQL server")
+@postgresql_only
 def test_json_document_and_arrays_store_alike(broker):
     # A float in an integer column sends its batch as one array per column.
     float_delay = {"job": "float-delay", "kind": "retry_scheduled", "ts": 5.0, "actor": "a",
@@ -370,7 +379,7 @@ def test_json_document_and_arrays_store_alike(broker):
     assert JobRecord.objects.get(job_id="float-delay").next_retry_delay_ms == 2
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs DATABASE_URL of a PostgreSQL server")
+@postgresql_only
 def test_non_finite_number_rejected(broker):
     event = {"job": "nan-wait", "kind": "started", "ts": 5.0, "actor": "a", "queue": "emails",
              "attempt": 1, "wait_ms": float("nan")}
