@@ -8,19 +8,22 @@ import threading
 
 import pytest
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from queueadmin.batchevents import expand
 from queueadmin.flusher import RecordFlusher
 from queueadmin.jobevents import buffer
 from queueadmin.metrics import enqueued_field, jobs_key
 from queueadmin.models import JobRecord, JobStatus
-from queueadmin.records import apply_events, flush_job_events, wait_for_job_events
+from queueadmin.records import _decode_event, apply_events, flush_job_events, wait_for_job_events
 from queueadmin.redisclient import job_events_key
 from tests.queueadmin.conftest import record_when, record_with_status
 from tests.testapp.tasks import counted_job, flaky_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs DATABASE_URL of a PostgreSQL server"
+)
 
 
 def test_succeeded_job_fields(worker):
@@ -260,3 +263,160 @@ def test_upsert_never_truncates_values(broker, event_field, column):
 
     stored = list(JobRecord.objects.values_list(column, flat=True))
     assert stored in ([], [long_value])
+
+
+#: Raw events that orjson decodes differently from the standard library or
+#: rejects: integers outside 64 bits, NaN, Infinity and a lone surrogate.
+STDLIB_ONLY_EVENTS = {
+    "above_u64": b'{"kind": "progress", "n": 18446744073709551616}',
+    "below_i64": b'{"kind": "progress", "n": -9223372036854775809}',
+    "huge_integer": b'{"kind": "progress", "n": 123456789012345678901234567890}',
+    "nan": b'{"kind": "progress", "n": NaN}',
+    "infinity": b'{"kind": "progress", "n": -Infinity}',
+    "lone_surrogate": b'{"kind": "progress", "n": "\\ud800"}',
+}
+
+#: Raw events that take the orjson path.
+ORJSON_EVENTS = {
+    "plain": b'{"kind":"started","job":"j","ts":1796445823.3150578,"attempt":1,"wait_ms":5241}',
+    "u64_max": b'{"kind": "progress", "n": 18446744073709551615}',
+    "i64_min": b'{"kind": "progress", "n": -9223372036854775808}',
+    "eighteen_digits": b'{"kind": "progress", "n": 123456789012345678}',
+    "float_digits": b'{"kind": "progress", "n": 0.30000000000000004, "m": 1e+22}',
+    "unicode": '{"kind": "progress", "n": "会议 café 🎉 \\u00e9"}'.encode(),
+}
+
+
+@pytest.mark.parametrize("raw", [*STDLIB_ONLY_EVENTS.values(), *ORJSON_EVENTS.values()],
+                         ids=[*STDLIB_ONLY_EVENTS, *ORJSON_EVENTS])
+def test_event_decoding_matches_json(raw):
+    decoded = _decode_event(raw)
+
+    # repr distinguishes an int from an equal float and shows NaN.
+    assert repr(decoded) == repr(json.loads(raw))
+
+
+def test_event_decoding_rejects_invalid_json():
+    with pytest.raises(json.JSONDecodeError):
+        _decode_event(b'{"kind": "progress",')
+
+
+def test_flush_keeps_integers_over_64_bits(broker, redis_client):
+    # No float equals either integer, so a decoding through float fails the check.
+    payload = {"big": 2**70 + 1, "negative": -(2**64) - 1, "small": 7}
+    event = {"job": "big-int", "kind": "enqueued", "ts": 5.0, "actor": "a", "queue": "emails",
+             "payload": payload}
+    redis_client.rpush(job_events_key(), json.dumps(event))
+
+    flush_job_events(wait=True)
+
+    assert JobRecord.objects.get(job_id="big-int").payload == payload
+
+
+STORED_PAYLOADS = {
+    "object": {"text": "quote ' \" \\ 会议 🎉", "rows": [[1, None, 2.5]], "empty": {}},
+    "json_null": None,
+    "string": "plain string",
+    "empty_list": [],
+}
+
+
+@pytest.mark.parametrize("payload", STORED_PAYLOADS.values(), ids=STORED_PAYLOADS.keys())
+def test_later_events_keep_stored_json(broker, payload):
+    options = {"envelope": {"metadata": {"note": "kept"}}, "priority": "normal"}
+    base = {"job": "stored-json", "actor": "a", "queue": "emails"}
+    apply_events([{**base, "kind": "enqueued", "ts": 5.0, "payload": payload, "options": options}])
+
+    apply_events([{**base, "kind": "started", "ts": 6.0, "attempt": 1}])
+    apply_events([{**base, "kind": "succeeded", "ts": 7.0, "duration_ms": 1}])
+
+    record = JobRecord.objects.get(job_id="stored-json")
+    assert record.status == JobStatus.SUCCEEDED
+    assert record.payload == payload
+    assert record.options == options
+
+
+@postgresql_only
+def test_later_events_keep_exact_json_numbers(broker):
+    # A Python float cannot hold this number, but the stored jsonb value can.
+    stored = '{"amount": 0.1000000000000000000001, "count": 123456789012345678901234567890}'
+    base = {"job": "exact-json", "actor": "a", "queue": "emails"}
+    apply_events([{**base, "kind": "enqueued", "ts": 5.0}])
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE queueadmin_jobrecord SET payload = %s::jsonb WHERE job_id = %s",
+                       [stored, "exact-json"])
+
+    apply_events([{**base, "kind": "started", "ts": 6.0, "attempt": 1}])
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT payload = %s::jsonb, status FROM queueadmin_jobrecord WHERE job_id = %s",
+            [stored, "exact-json"],
+        )
+        payload_kept, status = cursor.fetchone()
+    assert status == JobStatus.RUNNING
+    assert payload_kept is True
+
+
+def _job_events(job_id: str) -> list[dict]:
+    text = "quote ' double \" backslash \\ tab \t 会议 café 🎉 {NULL} ,"
+    base = {"job": job_id, "actor": "awkward_actor", "queue": "emails"}
+    return [
+        {**base, "kind": "enqueued", "ts": 1796445818.086734, "priority": 2, "eta": 1796445900.5,
+         "payload": {"text": text, "n": [1, 2.5, None, 1e-05, 1000000000000000.0]},
+         "options": {"envelope": {"idempotency_key": text}}, "idempotency_key": text[:40],
+         "correlation_id": "corr", "user_id": "7", "broker_message_id": "normal:x"},
+        {**base, "kind": "started", "ts": 1796445901.0000005, "attempt": 1, "wait_ms": 2},
+        {**base, "kind": "progress", "ts": 1796445901.25, "percent": 50, "message": "x" * 255},
+        {**base, "kind": "failed", "ts": 1796445902.75, "attempt": 1, "duration_ms": 3,
+         "error": text, "traceback": text * 50},
+        {**base, "kind": "retry_scheduled", "ts": 1796445902.8, "eta": 1796445903.0},
+    ]
+
+
+def _stored_fields(job_id: str) -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM queueadmin_jobrecord WHERE job_id = %s", [job_id])
+        names = [column.name for column in cursor.description]
+        row = dict(zip(names, cursor.fetchone()))
+    del row["id"], row["job_id"]
+    return row
+
+
+@postgresql_only
+def test_json_document_and_arrays_store_alike(broker):
+    # A float in an integer column sends its batch as one array per column.
+    float_delay = {"job": "float-delay", "kind": "retry_scheduled", "ts": 5.0, "actor": "a",
+                   "queue": "emails", "delay_ms": 2.5}
+    apply_events([*_job_events("through-arrays"), float_delay])
+    apply_events(_job_events("through-document"))
+
+    through_arrays = _stored_fields("through-arrays")
+    through_document = _stored_fields("through-document")
+
+    assert through_arrays["status"] == JobStatus.RETRYING
+    assert through_document == through_arrays
+    # PostgreSQL's float8 to integer cast rounds half to even.
+    assert JobRecord.objects.get(job_id="float-delay").next_retry_delay_ms == 2
+
+
+@postgresql_only
+def test_non_finite_number_rejected(broker):
+    event = {"job": "nan-wait", "kind": "started", "ts": 5.0, "actor": "a", "queue": "emails",
+             "attempt": 1, "wait_ms": float("nan")}
+
+    with pytest.raises(DatabaseError):
+        apply_events([event])
+
+    assert not JobRecord.objects.filter(job_id="nan-wait").exists()
+
+
+def test_numeric_job_id_written(broker):
+    base = {"job": 12345, "actor": "a", "queue": "emails"}
+    apply_events([{**base, "kind": "enqueued", "ts": 5.0}])
+    apply_events([{**base, "kind": "started", "ts": 6.0, "attempt": 1}])
+
+    record = JobRecord.objects.get(job_id="12345")
+
+    assert record.status == JobStatus.RUNNING
+    assert record.attempts == 1
