@@ -19,10 +19,9 @@ from dramatiq.middleware import Middleware
 from dramatiq.worker import ConsumerThread
 
 from queueadmin import metrics
-from queueadmin.batchevents import batch_events
+from queueadmin.broker import SendRecord
 from queueadmin.encoding import decode_value
 from queueadmin.envelope import ENVELOPE_OPTION
-from queueadmin.broker import SendRecord
 from queueadmin.jobevents import buffer, emit
 from queueadmin.priorities import PRIORITY_RANKS, get_priority
 from queueadmin.redisclient import job_events_key
@@ -160,26 +159,13 @@ class JobTracking(Middleware):
         return recorded_ids is not None and message.message_id in recorded_ids
 
     def after_enqueue_many(self, broker, messages, delay):
-        # Jobs sent together get one batch event when they share everything
-        # but their ids, payloads and idempotency keys (see batchevents).
+        # The project broker's send script records the messages that
+        # record_send accepts. The others (moved by a consumer thread, retries,
+        # several actors) get the events of single sends.
         if self._recorded_by_send(messages[0]):
             return
-        ts = getattr(self._local, "enqueue_ts", None) or time.time()
-        first = messages[0]
-        eta = _due_time(first, ts, delay)
-        if isinstance(threading.current_thread(), ConsumerThread) or any(
-            message.options.get("retries") for message in messages
-        ):
-            events = None
-        else:
-            fields = [enqueued_fields(message, ts=ts, eta=eta) for message in messages]
-            events = batch_events([message.message_id for message in messages], fields)
-        if events is None:
-            for message in messages:
-                self.after_enqueue(broker, message, delay)
-            return
-        buffer.add_events(events)
-        metrics.count_enqueued(_queue(first), first.actor_name, len(messages))
+        for message in messages:
+            self.after_enqueue(broker, message, delay)
 
     def after_enqueue(self, broker, message, delay):
         if self._recorded_by_send(message):
