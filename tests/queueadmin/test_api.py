@@ -239,7 +239,13 @@ def test_retry_dead_letters_by_actor(worker, api_client, control_token, read_tok
     for job_id in dead_ids:
         record_with_status(job_id, JobStatus.SUCCEEDED)
     assert JobRecord.objects.get(job_id=other).status == JobStatus.DEAD
-    metrics = api_client.get(f"{API}/metrics", **bearer(read_token)).json()
+
+    # Counters reach Redis with the worker's next event push, up to 0.2 s after the record.
+    def metrics_with_dead_letter():
+        data = api_client.get(f"{API}/metrics", **bearer(read_token)).json()
+        return data if data["meetings"]["dead"] == 1 else None
+
+    metrics = wait_until(metrics_with_dead_letter, timeout=10)
     assert metrics["emails"]["dead"] == 0
     assert metrics["meetings"]["dead"] == 1
 
