@@ -15,11 +15,11 @@ before. What changes:
   upper limit on the delay.
 - A queue whose name is in the set ``<namespace>:__paused__`` is not fetched
   from. Its messages stay in place and in order.
-- An ack or nack goes to Redis in one pipeline with the process's buffered job
-  events (``queueadmin.jobevents``) and the commands that middleware deferred
-  for the message (``queueadmin.settlement``), events and commands first, so
-  one round trip settles a job and killing a worker process after an ack does
-  not lose the outcome of the acknowledged job.
+- An ack or nack goes to Redis in one script call with the process's buffered
+  job events (``queueadmin.jobevents``) and the commands that middleware
+  deferred for the message (``queueadmin.settlement``), events and commands
+  first, so one round trip settles a job and killing a worker process after
+  an ack does not lose the outcome of the acknowledged job.
 - A worker's fetch also claims each fetched job's idempotency key for the
   job's run (``claim_keys_on_fetch``), so a job costs one Redis round trip
   before it starts, as with Dramatiq's broker, and one to settle it.
@@ -65,6 +65,7 @@ from queueadmin import deliveries, idempotency, jobevents, settlement
 from queueadmin.encoding import encode_message
 from queueadmin.errors import PayloadTooLargeError
 from queueadmin.priorities import PRIORITY_OPTION, Priority, get_priority
+from queueadmin.redisclient import job_events_key
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ class ProjectRedisBroker(RedisBroker):
         self.settles_deferred_commands = True
         self.project_scripts = {
             name: self.client.register_script(_load_script(name))
-            for name in ("send", "fetch", "requeue", "cancel")
+            for name in ("send", "fetch", "requeue", "cancel", "settle")
         }
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
@@ -392,58 +393,49 @@ class ProjectRedisBroker(RedisBroker):
     # Dramatiq's Redis consumer calls these through ``do_<command>``.
 
     def do_ack(self, queue_name: str, redis_message_id: str) -> None:
-        """Acknowledge a message in one pipeline with its settlement commands."""
+        """Acknowledge a message in one script call with its deferred commands."""
         self._settle("ack", queue_name, redis_message_id)
 
     def do_nack(self, queue_name: str, redis_message_id: str) -> None:
-        """Dead-letter a message in one pipeline with its settlement commands."""
+        """Dead-letter a message in one script call with its deferred commands."""
         self._settle("nack", queue_name, redis_message_id)
 
     def _settle(self, command: str, queue_name: str, redis_message_id: str) -> None:
-        # One pipeline sends the process's buffered job events first, so the
-        # outcome of a job is in Redis before its message leaves the ack set
-        # and killing the process after the ack loses no record. Metric
-        # counters wait for the pusher thread, which sends the increments of
-        # all jobs since its last push as one command per counter. The commands
-        # that middleware deferred for this message follow, then Dramatiq's own
-        # ack or nack script. Maintenance is left to fetch, which moves a dead
-        # worker's messages to the lists of their priority levels.
-        dispatch = self.scripts["dispatch"]
-        try:
-            dispatch_args = self._dispatch_args(command, queue_name, redis_message_id)
-        except redis.ConnectionError as exc:
-            # The unpack size is read from Redis once per process.
-            raise ConnectionClosed(exc) from None
-
+        # One script call pushes the process's buffered job events, runs the
+        # commands that middleware deferred for this message, then acks or
+        # nacks it (lua/settle.lua). The events go first, so the outcome of a
+        # job is in Redis before its message leaves the ack set and killing
+        # the process after the ack loses no record. Metric counters wait for
+        # the pusher thread, which sends the increments of all jobs since its
+        # last push as one command per counter. Maintenance is left to fetch,
+        # which moves a dead worker's messages to their priority lists.
         batch = jobevents.buffer.take_events()
         deferred = settlement.take(redis_message_id)
         try:
-            pipeline = self.client.pipeline(transaction=False)
-            batch.add_to(pipeline)
-            for add_commands in deferred:
-                add_commands(pipeline)
-            # EVALSHA straight into the pipeline: a Script object would make the
-            # pipeline check with SCRIPT EXISTS first, a second round trip per job.
-            pipeline.evalsha(dispatch.sha, 1, self.namespace, *dispatch_args)
-            results = pipeline.execute(raise_on_error=False)
+            errors = self._run_script(
+                "settle",
+                command,
+                current_millis(),
+                queue_name,
+                self.broker_id,
+                redis_message_id,
+                job_events_key(),
+                len(batch.events),
+                *batch.events,
+                *settlement.script_args(deferred),
+            )
         except BaseException as exc:
             # Dramatiq retries the ack on connection errors; keep everything for it.
             if batch:
                 jobevents.buffer.restore(batch, exc)
             settlement.restore(redis_message_id, deferred)
             raise
-
-        if isinstance(results[-1], redis.exceptions.NoScriptError):
-            # Redis lost its script cache (a restart): load it and send the ack alone.
-            dispatch(keys=[self.namespace], args=dispatch_args)
-        else:
-            for result in results:
-                if isinstance(result, redis.RedisError):
-                    # The message is settled; a failed side command must not
-                    # make Dramatiq retry or give up on the ack.
-                    logger.error(
-                        "A command sent with the %s of %s failed: %s", command, redis_message_id, result
-                    )
+        for error in errors:
+            # The message is settled; a failed deferred command must not make
+            # Dramatiq retry or give up on the ack.
+            logger.error(
+                "A command sent with the %s of %s failed: %s", command, redis_message_id, error.decode()
+            )
         if batch:
             jobevents.buffer.sent()
 
@@ -584,18 +576,19 @@ class ProjectRedisBroker(RedisBroker):
         if record is not None:
             eta = "null" if record.eta is None else repr(record.eta)
             record_args = (record.events_key, repr(record.ts), eta, record.counter_key, record.counter_field)
-        results = self._run_send_script(
+        results = self._run_script(
+            "send",
             queue_name, idempotency_ttl or self.idempotency_ttl_seconds, delay_ms, b"".join(parts), *record_args
         )
         return [result.decode() if isinstance(result, bytes) else result for result in results]
 
-    def _run_send_script(self, *args: Any) -> list[Any]:
+    def _run_script(self, name: str, *args: Any) -> Any:
         # EVALSHA straight on the client. redis-py's Script.__call__ also
         # imports two modules and checks the client against two pipeline
         # classes on every call, which cost about 7 µs per call in a timing
         # loop on a 2-core VM (redis-py 8.2, CPython 3.11). As it does, the
         # script is loaded again when Redis lost it (after a restart).
-        script = self.project_scripts["send"]
+        script = self.project_scripts[name]
         try:
             return self.client.evalsha(script.sha, 1, self.namespace, *args)
         except redis.exceptions.NoScriptError:

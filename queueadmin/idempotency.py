@@ -26,6 +26,8 @@ import redis
 from django.conf import settings
 from redis.commands.core import Script
 
+from queueadmin import settlement
+
 logger = logging.getLogger(__name__)
 
 #: Actor option: seconds that the keys of the actor's jobs are kept.
@@ -56,15 +58,6 @@ if (not current) or current == ARGV[1] then
 end
 return current
 """
-
-# Delete the key only while it still contains ARGV[1].
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
 
 _scripts: dict[str, Script] = {}
 
@@ -150,18 +143,18 @@ def read_claim(fetched: bool | str) -> RunClaim:
     return RunClaim(ClaimOutcome.HELD, text.removeprefix(_RUNNING).split(":", 1)[0])
 
 
-def mark_done(
-    client: redis.Redis, namespace: str, actor_name: str, key: str, job_id: str, ttl: int
-) -> None:
-    """Record that ``job_id`` succeeded, for ``ttl`` seconds."""
-    client.set(run_key(namespace, actor_name, key), _DONE + job_id, ex=ttl)
+def done_marker(
+    namespace: str, actor_name: str, key: str, job_id: str, ttl: int
+) -> settlement.Command:
+    """Return the command that records that ``job_id`` succeeded, for ``ttl`` seconds."""
+    return settlement.set_with_lifetime(run_key(namespace, actor_name, key), _DONE + job_id, ttl)
 
 
-def release_run(
-    client: redis.Redis, namespace: str, actor_name: str, key: str, job_id: str, delivery_id: str
-) -> None:
-    """Drop the run claim of this delivery, so that a retry can claim the key again."""
-    client.eval(_RELEASE, 1, run_key(namespace, actor_name, key), _holder(job_id, delivery_id))
+def run_release(
+    namespace: str, actor_name: str, key: str, job_id: str, delivery_id: str
+) -> settlement.Command:
+    """Return the command that drops this delivery's run claim, so a retry can claim the key."""
+    return settlement.delete_if_equal(run_key(namespace, actor_name, key), _holder(job_id, delivery_id))
 
 
 def _holder(job_id: str, delivery_id: str) -> str:

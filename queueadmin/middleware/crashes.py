@@ -95,7 +95,7 @@ class CrashRecovery(Middleware):
             return
         key = deliveries.delivery_key(broker.namespace, deliveries.get_delivery_id(message))
         # Deleted with the ack: a process killed before it still counts as a crash.
-        settlement.defer(broker, message, lambda client: client.delete(key))
+        settlement.defer(broker, message, settlement.delete(key))
 
     @staticmethod
     def _announce(message, error: str) -> None:

@@ -182,21 +182,12 @@ class IdempotentExecution(Middleware):
         namespace = broker.namespace
         if succeeded:
             ttl = idempotency.get_ttl_seconds(broker.get_actor(actor_name).options)
-            job_id = message.message_id
-            settlement.defer(
-                broker,
-                message,
-                lambda client: idempotency.mark_done(client, namespace, actor_name, key, job_id, ttl),
-            )
+            command = idempotency.done_marker(namespace, actor_name, key, message.message_id, ttl)
         else:
-            job_id, delivery_id = message.message_id, get_delivery_id(message)
-            settlement.defer(
-                broker,
-                message,
-                lambda client: idempotency.release_run(
-                    client, namespace, actor_name, key, job_id, delivery_id
-                ),
+            command = idempotency.run_release(
+                namespace, actor_name, key, message.message_id, get_delivery_id(message)
             )
+        settlement.defer(broker, message, command)
 
     @staticmethod
     def _skip_duplicate(message, key: str, completed_by: str) -> None:
