@@ -10,7 +10,7 @@ unacknowledged attempt should leave behind.
 
 Deferred commands are data, not callables, so that the settle script can run
 them: deleting a key, setting one with a lifetime, and deleting one only while
-it holds a given value. Brokers that do not settle deferred commands run them
+it contains a given value. Brokers that do not settle deferred commands run them
 at once.
 """
 
