@@ -30,8 +30,9 @@ before. What changes:
   default), and fetches again only when woken, when a delayed message is due,
   or every ``IDLE_FETCH_INTERVAL_SECONDS``. Every script that adds messages to
   a queue (send, requeue, the recovery of dead workers' messages) and the
-  resume of a paused queue put a token there. A consumer whose prefetched
-  messages all wait for a thread sleeps until an ack or nack frees a slot. It
+  resume of a paused queue put a token there. A consumer with jobs running
+  sleeps until acks and nacks free a quarter of its prefetch slots, so that
+  one fetch brings several messages instead of one per finished job. It
   wakes an idle consumer when a delayed message whose due time it read comes
   due. So a job sent to an idle worker starts within milliseconds, and an idle
   consumer costs Redis one wait per second and one fetch every 2 s (the
@@ -89,6 +90,10 @@ WAKE_WAIT_SHARE_OF_SOCKET_TIMEOUT = 0.8
 
 #: Seconds between two fetches of an idle consumer that no wake-up token reached.
 IDLE_FETCH_INTERVAL_SECONDS = 2.0
+
+#: A busy consumer fetches again once this share of its prefetch is free,
+#: instead of once per finished job.
+REFILL_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -471,18 +476,16 @@ class ProjectRedisBroker(RedisBroker):
             if claim_lifetimes is None:
                 claim_lifetimes = orjson.dumps(lifetimes_ms(queue_name))
                 self._encoded_claim_lifetimes[queue_name] = claim_lifetimes
-        next_due_ms, *values = self.project_scripts["fetch"](
-            keys=[self.namespace],
-            args=[
-                queue_name,
-                self.broker_id,
-                current_millis(),
-                count,
-                MOVE_BATCH_SIZE,
-                deliveries.COUNT_TTL_SECONDS,
-                claim_lifetimes,
-                margin_ms,
-            ],
+        next_due_ms, *values = self._run_script(
+            "fetch",
+            queue_name,
+            self.broker_id,
+            current_millis(),
+            count,
+            MOVE_BATCH_SIZE,
+            deliveries.COUNT_TTL_SECONDS,
+            claim_lifetimes,
+            margin_ms,
         )
         return FetchResult(
             messages=values[0::3],
@@ -632,11 +635,10 @@ class WakeableConsumer(_RedisConsumer):
 
     It reuses Dramatiq's Redis consumer (a private class of Dramatiq 2.2) for
     ack, nack, requeue and the prefetch bookkeeping, and replaces how it waits.
-    When the queue is empty it blocks on the queue's wake-up list. When every
-    prefetched message still waits for a worker thread, it waits for an ack
-    or nack. Each wait
-    ends after at most the worker timeout, so the worker still checks for
-    shutdown and pause between waits.
+    When the queue is empty it blocks on the queue's wake-up list. While jobs
+    run and fewer than ``REFILL_SHARE`` of its prefetch slots are free, it
+    waits for acks and nacks. Each wait ends after at most the worker timeout,
+    so the worker still checks for shutdown and pause between waits.
     """
 
     def __init__(self, broker: ProjectRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
@@ -648,6 +650,7 @@ class WakeableConsumer(_RedisConsumer):
         self._woken = True
         self._last_fetch = 0.0
         self._next_due: float | None = None
+        self._refill_slots = max(1, int(prefetch * REFILL_SHARE))
 
     def stop_fetching(self) -> None:
         """Fetch no more messages; hand out only those already fetched.
@@ -738,8 +741,12 @@ class WakeableConsumer(_RedisConsumer):
         # Cleared before counting, so an ack between the count and the wait
         # still ends the wait.
         self._slot_freed.clear()
-        free_slots = self.prefetch - self.outstanding_message_count
-        if free_slots <= 0 or not self._fetching:
+        outstanding = self.outstanding_message_count
+        free_slots = self.prefetch - outstanding
+        # While jobs are running, wait until a batch's worth of slots is free:
+        # one fetch then brings several messages in one round trip.
+        refill = self._refill_slots if outstanding else 1
+        if free_slots < refill or not self._fetching:
             self._wait_for_slot()
             return None
 

@@ -254,6 +254,23 @@ def test_idle_consumer_fetches_only_when_woken(broker, redis_client):
     assert redis_client.llen(_key(MEETINGS)) == 0
 
 
+def test_busy_consumer_fetches_a_batch_of_free_slots(broker, redis_client):
+    note_job.enqueue_many([{"key": f"batch-{i}"} for i in range(12)])
+    # A prefetch of 8 fetches again once 2 slots are free.
+    consumer = broker.consume(MEETINGS, prefetch=8, timeout=100)
+    running = [next(consumer) for _ in range(8)]
+    assert redis_client.llen(_key(MEETINGS)) == 4
+
+    consumer.ack(running[0])
+    assert next(consumer) is None
+    assert redis_client.llen(_key(MEETINGS)) == 4
+
+    consumer.ack(running[1])
+    assert next(consumer).message_id not in {message.message_id for message in running}
+    assert next(consumer) is not None
+    assert redis_client.llen(_key(MEETINGS)) == 2
+
+
 def test_delayed_send_wakes_a_consumer(broker, redis_client):
     note_job.enqueue(key="later", delay=60_000)
 
