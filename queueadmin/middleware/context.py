@@ -5,22 +5,21 @@ from __future__ import annotations
 from dramatiq.middleware import Middleware
 
 from queueadmin.context import JobContext, current_job, new_correlation_id
-from queueadmin.envelope import get_envelope
+from queueadmin.envelope import envelope_field
 
 
 class JobContextMiddleware(Middleware):
     """Bind the job id, actor, queue, attempt and correlation id to the thread."""
 
     def before_process_message(self, broker, message):
-        envelope = get_envelope(message)
         current_job.set(
             JobContext(
                 job_id=message.message_id,
                 actor=message.actor_name,
                 queue=message.queue_name,
                 attempt=message.options.get("retries", 0) + 1,
-                correlation_id=envelope.correlation_id if envelope else new_correlation_id(),
-                user_id=envelope.user_id if envelope else None,
+                correlation_id=envelope_field(message, "correlation_id") or new_correlation_id(),
+                user_id=envelope_field(message, "user_id"),
             )
         )
 

@@ -9,7 +9,7 @@ from dramatiq.middleware import Middleware, SkipMessage
 
 from queueadmin import idempotency, settlement
 from queueadmin.deliveries import get_delivery_id
-from queueadmin.envelope import get_envelope
+from queueadmin.envelope import envelope_field
 from queueadmin.limits import get_actor_time_limit_ms, get_time_limit_ms
 from queueadmin.statuses import JobStatus
 
@@ -161,8 +161,7 @@ class IdempotentExecution(Middleware):
 
     @staticmethod
     def _key(message) -> str:
-        envelope = get_envelope(message)
-        return envelope.idempotency_key if envelope else message.message_id
+        return envelope_field(message, "idempotency_key") or message.message_id
 
     @staticmethod
     def _claim_ttl_ms(actor, message) -> int:
