@@ -63,7 +63,7 @@ from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.message import Message
 
 from queueadmin import deliveries, idempotency, jobevents, settlement
-from queueadmin.encoding import encode_message
+from queueadmin.encoding import decode_message, encode_message
 from queueadmin.errors import PayloadTooLargeError
 from queueadmin.priorities import PRIORITY_OPTION, Priority, get_priority
 from queueadmin.redisclient import job_events_key
@@ -727,7 +727,7 @@ class WakeableConsumer(_RedisConsumer):
                 # The message hash lost the entry (the job was cancelled or
                 # cleaned up after the fetch); there is nothing to run.
                 continue
-            message = Message.decode(data)
+            message = decode_message(data)
             message.options[deliveries.DELIVERY_COUNT_OPTION] = delivery_count
             # Set or dropped each time: a copy of the message enqueued by a
             # middleware carries the option of the delivery it was copied from.

@@ -193,3 +193,21 @@ def encode_message(message: dramatiq.Message) -> bytes:
         return orjson.dumps(fields)
     except _ORJSON_FAILURES:
         return message.encode()
+
+
+def decode_message(data: bytes) -> dramatiq.Message:
+    """Return the message that ``data`` encodes, as ``Message.decode`` would.
+
+    With Dramatiq's JSON encoder in place orjson parses the bytes, several
+    times faster than ``json.loads``. What orjson refuses (NaN, integers over
+    64 bits, invalid input) goes through ``Message.decode``, which raises
+    Dramatiq's ``DecodeError`` for invalid input.
+    """
+    if type(dramatiq.get_encoder()) is JSONEncoder:
+        try:
+            fields = orjson.loads(data)
+            fields["args"] = tuple(fields["args"])
+            return dramatiq.Message(**fields)
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            pass
+    return dramatiq.Message.decode(data)

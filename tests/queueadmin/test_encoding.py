@@ -11,7 +11,7 @@ from decimal import Decimal
 import dramatiq
 import pytest
 
-from queueadmin.encoding import decode_value, encode_message, encode_value
+from queueadmin.encoding import decode_message, decode_value, encode_message, encode_value
 from queueadmin.errors import UnencodableValueError
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -204,3 +204,21 @@ def test_encode_message_rejects_like_dramatiq(value: object) -> None:
 
     with pytest.raises(TypeError):
         encode_message(_plain_message(value))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [({"key": "Grüße", "count": 3},), ({"count": 2**70},), (float("inf"),)],
+    ids=["job", "large-integer", "infinity"],
+)
+def test_decode_message_matches_dramatiq(args: tuple) -> None:
+    data = _plain_message(*args).encode()
+
+    assert decode_message(data) == dramatiq.Message.decode(data)
+
+
+def test_decode_message_raises_dramatiq_decode_error() -> None:
+    with pytest.raises(dramatiq.DecodeError):
+        decode_message(b'{"queue_name": "meetings"')
+    with pytest.raises(dramatiq.DecodeError):
+        decode_message(b'{"queue_name": "meetings", "args": []}')
