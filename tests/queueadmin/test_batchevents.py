@@ -1,75 +1,115 @@
-"""The batch event of jobs sent together expands into the events of single sends."""
+"""Compact "enqueued" events expand into the events of single sends."""
 
 from __future__ import annotations
 
-from queueadmin.batchevents import MAX_JOBS_PER_EVENT, batch_events, expand
+from dramatiq import Message
+
+from queueadmin.batchevents import expand
+
+TS = 1_700_000_000.5
 
 
-def _fields(job_id: str, key: str, *, user_id: str | None = None) -> dict:
+def _batch_event(jobs: list[list], *, options: dict | None = None) -> dict:
+    # A batch event as producers of earlier versions wrote it for a bulk send.
     return {
-        "ts": 1_700_000_000.5,
+        "kind": "enqueued_batch",
+        "ts": TS,
+        "actor": "note_job",
+        "queue": "meetings",
+        "priority": 0,
+        "options": options
+        if options is not None
+        else {"envelope": {"correlation_id": "c-1", "user_id": None}, "priority": "normal"},
+        "correlation_id": "c-1",
+        "user_id": None,
+        "eta": None,
+        "jobs": jobs,
+    }
+
+
+def _enqueued(job_id: str, key: str | None, options: dict) -> dict:
+    return {
+        "kind": "enqueued",
+        "job": job_id,
+        "ts": TS,
         "actor": "note_job",
         "queue": "meetings",
         "priority": 0,
         "payload": {"key": job_id},
-        "options": {
-            "envelope": {"idempotency_key": key, "correlation_id": "c-1", "user_id": user_id},
-            "priority": "normal",
-        },
+        "options": options,
         "broker_message_id": f"normal:{job_id}:abc",
         "idempotency_key": key,
         "correlation_id": "c-1",
-        "user_id": user_id,
+        "user_id": None,
         "eta": None,
     }
 
 
-def test_expand_gives_back_each_job_event():
-    ids = [f"job-{i}" for i in range(3)]
-    fields = [_fields(job_id, f"key-{job_id}") for job_id in ids]
+def test_batch_event_expands_into_each_job_event():
+    ids = ["job-1", "job-2"]
+    event = _batch_event([[job_id, {"key": job_id}, f"normal:{job_id}:abc", f"key-{job_id}"] for job_id in ids])
 
-    (event,) = batch_events(ids, fields)
     expanded = list(expand(event))
 
-    assert expanded == [{"kind": "enqueued", "job": job_id, **item} for job_id, item in zip(ids, fields)]
+    assert expanded == [
+        _enqueued(
+            job_id,
+            f"key-{job_id}",
+            {
+                "envelope": {"idempotency_key": f"key-{job_id}", "correlation_id": "c-1", "user_id": None},
+                "priority": "normal",
+            },
+        )
+        for job_id in ids
+    ]
 
 
-def test_jobs_that_differ_get_no_batch():
-    fields = [_fields("job-1", "k1"), _fields("job-2", "k2", user_id="7")]
+def test_batch_event_without_envelope_keeps_none():
+    # Messages sent without the project's envelope (plain Dramatiq messages).
+    event = _batch_event([["job-1", {"key": "job-1"}, "normal:job-1:abc", None]], options={"priority": "normal"})
 
-    assert batch_events(["job-1", "job-2"], fields) is None
+    assert list(expand(event)) == [_enqueued("job-1", None, {"priority": "normal"})]
 
 
-def test_batch_split_by_size():
-    ids = [f"job-{i}" for i in range(MAX_JOBS_PER_EVENT + 1)]
+def test_sent_event_expands_into_the_enqueued_event_of_its_message():
+    message = Message(
+        queue_name="meetings",
+        actor_name="note_job",
+        args=({"key": "job-1"},),
+        kwargs={},
+        options={
+            "envelope": {"idempotency_key": "k-1", "correlation_id": "c-1", "user_id": "7"},
+            "priority": "normal",
+            "redis_message_id": "normal:job-1:abc",
+        },
+        message_id="job-1",
+        message_timestamp=1_700_000_000_000,
+    )
+    event = {"kind": "sent", "ts": TS, "eta": TS + 60, "message": message.asdict()}
 
-    events = batch_events(ids, [_fields(job_id, job_id) for job_id in ids])
+    (expanded,) = expand(event)
 
-    assert [len(event["jobs"]) for event in events] == [MAX_JOBS_PER_EVENT, 1]
-    assert [item["job"] for event in events for item in expand(event)] == ids
+    assert expanded == {
+        "kind": "enqueued",
+        "job": "job-1",
+        "ts": TS,
+        "actor": "note_job",
+        "queue": "meetings",
+        "priority": 0,
+        "payload": {"key": "job-1"},
+        "options": {
+            "envelope": {"idempotency_key": "k-1", "correlation_id": "c-1", "user_id": "7"},
+            "priority": "normal",
+        },
+        "broker_message_id": "normal:job-1:abc",
+        "idempotency_key": "k-1",
+        "correlation_id": "c-1",
+        "user_id": "7",
+        "eta": TS + 60,
+    }
 
 
 def test_other_events_pass_through():
     event = {"kind": "started", "job": "job-1", "ts": 1.0}
 
     assert list(expand(event)) == [event]
-
-
-def test_expand_keeps_missing_envelope():
-    # A message sent without the project's envelope (a plain Dramatiq message).
-    ids = ["job-1", "job-2"]
-    fields = [
-        {
-            **_fields(job_id, job_id),
-            "options": {"priority": "normal"},
-            "idempotency_key": None,
-            "correlation_id": None,
-        }
-        for job_id in ids
-    ]
-
-    (event,) = batch_events(ids, fields)
-    expanded = list(expand(event))
-
-    assert [item["options"] for item in expanded] == [{"priority": "normal"}] * 2
-    assert expanded == [{"kind": "enqueued", "job": job_id, **item} for job_id, item in zip(ids, fields)]
