@@ -71,7 +71,7 @@ def test_batch_event_without_envelope_keeps_none():
     assert list(expand(event)) == [_enqueued("job-1", None, {"priority": "normal"})]
 
 
-def test_sent_event_expands_into_the_enqueued_event_of_its_message():
+def test_sent_event_expands_from_its_message():
     message = Message(
         queue_name="meetings",
         actor_name="note_job",
