@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import pytest
+import redis
 from django.conf import settings
 from django.test import override_settings
 from dramatiq import Message
 
 from queueadmin import jobevents, settlement
+from queueadmin.broker import _load_script
 from queueadmin.jobevents import EventBuffer
 from queueadmin.queues import MEETINGS
 from queueadmin.redisclient import job_events_key
+from tests.brokers import build_project_broker
 from tests.testapp.tasks import note_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,3 +134,52 @@ def test_other_brokers_run_commands_at_once(redis_client):
     settlement.defer(PlainBroker(), message, settlement.delete_if_equal(_key("settle:now"), "holder"))
 
     assert redis_client.exists(_key("settle:now")) == 0
+
+
+def test_settle_loads_script_redis_lacks(broker, redis_client, quiet_buffer, monkeypatch):
+    # A script text that this Redis has not seen, as after a restart that
+    # emptied its script cache.
+    source = _load_script("settle") + f"\n-- {uuid.uuid4()}\n"
+    script = broker.client.register_script(source)
+    monkeypatch.setitem(broker.project_scripts, "settle", script)
+    message = _fetch_one(broker)
+    delivery_id = message.options["redis_message_id"]
+    settlement.defer(broker, message, settlement.delete(_key("settle:reloaded")))
+    redis_client.set(_key("settle:reloaded"), "x")
+    event = quiet_buffer.add_event("finished", message.message_id, ts=3.0)
+    events_before = redis_client.llen(job_events_key())
+
+    broker.do_ack(MEETINGS, delivery_id)
+
+    assert redis_client.script_exists(script.sha) == [True]
+    assert not redis_client.hexists(_key(f"{MEETINGS}.msgs"), delivery_id)
+    assert redis_client.exists(_key("settle:reloaded")) == 0
+    pushed = redis_client.lrange(job_events_key(), events_before, -1)
+    assert [json.loads(line) for line in pushed] == [event]
+
+
+def test_settle_retried_after_connection_loss(private_redis, quiet_buffer):
+    private_redis.start()
+    private_broker = build_project_broker(private_redis.url)
+    client = redis.Redis.from_url(private_redis.url)
+    bare = Message(queue_name=MEETINGS, actor_name="note_job", args=({"key": "lost"},), kwargs={}, options={})
+    private_broker.enqueue(bare)
+    (data,) = private_broker.fetch(MEETINGS, 1).messages
+    message = Message.decode(data)
+    delivery_id = message.options["redis_message_id"]
+    client.set(_key("settle:count"), "1")
+    settlement.defer(private_broker, message, settlement.delete(_key("settle:count")))
+    event = quiet_buffer.add_event("finished", message.message_id, ts=4.0)
+    private_redis.stop()
+
+    with pytest.raises(redis.ConnectionError):
+        private_broker.do_ack(MEETINGS, delivery_id)
+    private_redis.start()
+    private_broker.do_ack(MEETINGS, delivery_id)
+
+    assert not client.hexists(_key(f"{MEETINGS}.msgs"), delivery_id)
+    assert not client.sismember(_key(f"__acks__.{private_broker.broker_id}.{MEETINGS}"), delivery_id)
+    assert client.exists(_key("settle:count")) == 0
+    pushed = client.lrange(job_events_key(), 0, -1)
+    assert [json.loads(line) for line in pushed] == [event]
+    assert settlement.take(delivery_id) == []
