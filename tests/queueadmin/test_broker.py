@@ -271,6 +271,25 @@ def test_busy_consumer_fetches_a_batch_of_free_slots(broker, redis_client):
     assert redis_client.llen(_key(MEETINGS)) == 2
 
 
+def test_busy_consumer_fills_a_lone_free_slot(broker, redis_client):
+    # With one message per thread, a free slot is an idle thread. Seven long
+    # jobs may hold the other slots for minutes, so a slot that stays free
+    # for a few milliseconds is filled without waiting for a second one.
+    note_job.enqueue_many([{"key": f"long-{i}"} for i in range(8)])
+    consumer = broker.consume(MEETINGS, prefetch=8, timeout=100)
+    running = [next(consumer) for _ in range(8)]
+    consumer.ack(running[0])
+    waiting_id = note_job.enqueue(key="waiting")
+
+    fetched = None
+    deadline = time.monotonic() + 1.0
+    while fetched is None and time.monotonic() < deadline:
+        fetched = next(consumer)
+
+    assert fetched is not None
+    assert fetched.message_id == waiting_id
+
+
 def test_delayed_send_wakes_a_consumer(broker, redis_client):
     note_job.enqueue(key="later", delay=60_000)
 
