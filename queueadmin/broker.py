@@ -93,12 +93,12 @@ WAKE_WAIT_SHARE_OF_SOCKET_TIMEOUT = 0.8
 IDLE_FETCH_INTERVAL_SECONDS = 2.0
 
 #: A busy consumer fetches again once this share of its prefetch is free,
-#: instead of once per finished job...
+#: instead of once per finished job.
 REFILL_SHARE = 0.25
 
-#: ...or once a slot has been free this long, so that long jobs in the other
-#: slots do not keep a thread idle (with one message per thread, a free slot
-#: is an idle thread).
+#: A busy consumer also fetches once a slot has been free this long, so that
+#: long jobs in the other slots do not keep a thread idle (with one message
+#: per thread, a free slot is an idle thread).
 REFILL_WAIT_SECONDS = 0.005
 
 
@@ -423,7 +423,7 @@ class ProjectRedisBroker(RedisBroker):
         batch = jobevents.buffer.take_events()
         deferred = settlement.take(redis_message_id)
         try:
-            errors = self._run_script(
+            pushed, push_error, *errors = self._run_script(
                 "settle",
                 command,
                 current_millis(),
@@ -436,19 +436,27 @@ class ProjectRedisBroker(RedisBroker):
                 *settlement.script_args(deferred),
             )
         except BaseException as exc:
-            # Dramatiq retries the ack on connection errors; keep everything for it.
             if batch:
                 jobevents.buffer.restore(batch, exc)
-            settlement.restore(redis_message_id, deferred)
+            # Dramatiq retries an ack that failed on a connection error; keep
+            # the commands for it. It gives up after any other error: the
+            # message stays in the ack set until the worker stops and is then
+            # delivered again, so the commands are dropped with this attempt.
+            if isinstance(exc, redis.ConnectionError):
+                settlement.restore(redis_message_id, deferred)
             raise
+        if push_error:
+            # The message is settled; its events wait for the next push.
+            unsent = jobevents.EventBatch(batch.events[pushed:], {}, {}, {})
+            jobevents.buffer.restore(unsent, redis.ResponseError(push_error.decode()))
+        elif batch:
+            jobevents.buffer.sent()
         for error in errors:
             # The message is settled; a failed deferred command must not make
             # Dramatiq retry or give up on the ack.
             logger.error(
                 "A command sent with the %s of %s failed: %s", command, redis_message_id, error.decode()
             )
-        if batch:
-            jobevents.buffer.sent()
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> WakeableConsumer:
         """Return a consumer that blocks on the queue's wake-up list while idle."""

@@ -15,9 +15,11 @@
 -- then the deferred commands, each its name followed by its arguments:
 --   "del" key | "setex" key value seconds | "delifeq" key value
 --
--- The deferred commands run with pcall: one that fails (a key of the wrong
--- type) must not leave the message unsettled, which would run the job again.
--- The script returns the error messages of those that failed.
+-- The event push and the deferred commands run with pcall: one that fails (a
+-- key of the wrong type) must not leave the message unsettled, which would run
+-- the job again. The script returns the number of events pushed, the push's
+-- error message ("" when all were pushed), then the error messages of the
+-- commands that failed.
 
 local namespace = KEYS[1]
 local command = ARGV[1]
@@ -43,21 +45,35 @@ while position <= #ARGV do
     position = position + 1 + count
 end
 
--- Lua's unpack has a limit on the number of values; the event buffer can
--- hold more after Redis was unreachable for a while.
-local PUSH_CHUNK = 1000
-local next_event = 8
-while next_event < first_command do
-    local chunk_end = math.min(next_event + PUSH_CHUNK, first_command) - 1
-    redis.call("rpush", events_key, unpack(ARGV, next_event, chunk_end))
-    next_event = chunk_end + 1
+local function failure(result)
+    if type(result) == "table" and result.err then
+        return result.err
+    end
+    return nil
 end
 
-local errors = {}
+-- Lua's unpack has a limit on the number of values; the event buffer can
+-- hold more after Redis was unreachable for a while. The push stops at the
+-- first chunk that fails; the caller keeps the events from there on.
+local PUSH_CHUNK = 1000
+local pushed = 0
+local push_error = ""
+while 8 + pushed < first_command do
+    local chunk_start = 8 + pushed
+    local chunk_end = math.min(chunk_start + PUSH_CHUNK, first_command) - 1
+    local err = failure(redis.pcall("rpush", events_key, unpack(ARGV, chunk_start, chunk_end)))
+    if err then
+        push_error = err
+        break
+    end
+    pushed = pushed + chunk_end - chunk_start + 1
+end
+
+local errors = { pushed, push_error }
 local function run(...)
-    local result = redis.pcall(...)
-    if type(result) == "table" and result.err then
-        errors[#errors + 1] = result.err
+    local err = failure(redis.pcall(...))
+    if err then
+        errors[#errors + 1] = err
     end
 end
 

@@ -183,3 +183,22 @@ def test_settle_retried_after_connection_loss(private_redis, quiet_buffer):
     pushed = client.lrange(job_events_key(), 0, -1)
     assert [json.loads(line) for line in pushed] == [event]
     assert settlement.take(delivery_id) == []
+
+
+def test_failed_event_push_keeps_the_events_and_settles(broker, redis_client, quiet_buffer):
+    message = _fetch_one(broker)
+    delivery_id = message.options["redis_message_id"]
+    settlement.defer(broker, message, settlement.delete(_key("settle:still-runs")))
+    redis_client.set(_key("settle:still-runs"), "x")
+    # A job events key of another type makes the push fail.
+    with override_settings(QUEUE_REDIS_NAMESPACE=f"settle-{uuid.uuid4().hex}"):
+        redis_client.set(job_events_key(), "not a list")
+        event = quiet_buffer.add_event("finished", message.message_id, ts=5.0)
+        try:
+            broker.do_ack(MEETINGS, delivery_id)
+        finally:
+            redis_client.delete(job_events_key())
+
+    assert not redis_client.hexists(_key(f"{MEETINGS}.msgs"), delivery_id)
+    assert redis_client.exists(_key("settle:still-runs")) == 0
+    assert [json.loads(line) for line in quiet_buffer.take_events().events] == [event]
