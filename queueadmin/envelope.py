@@ -60,11 +60,12 @@ def get_envelope(message: Any) -> JobEnvelope | None:
 
 
 def envelope_field(message: Any, name: str) -> Any:
-    """Return one field of a message's envelope as sent, or None for a bare message.
+    """Return one field of a message's envelope as sent, or None when it has none.
 
     The enqueue validated the envelope, so a worker that needs one field
     reads it from the message option without building a ``JobEnvelope``,
-    which would cost each job several microseconds.
+    which would cost each job several microseconds. The value is not checked:
+    a message sent by other code may carry any JSON value there.
     """
     data = message.options.get(ENVELOPE_OPTION)
-    return None if data is None else data.get(name)
+    return data.get(name) if isinstance(data, dict) else None

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dramatiq.middleware import Middleware
 
 from queueadmin.context import JobContext, current_job, new_correlation_id
-from queueadmin.envelope import envelope_field
+from queueadmin.envelope import MAX_CORRELATION_ID_LENGTH, MAX_USER_ID_LENGTH, envelope_field
+
+
+def _text_field(message, name: str, max_length: int) -> str | None:
+    # The envelope's field when it meets JobEnvelope's rules, else None: jobs
+    # that this job enqueues would fail validation with an invalid value.
+    value = envelope_field(message, name)
+    if isinstance(value, str) and len(value) <= max_length:
+        return value
+    return None
 
 
 class JobContextMiddleware(Middleware):
@@ -18,8 +27,9 @@ class JobContextMiddleware(Middleware):
                 actor=message.actor_name,
                 queue=message.queue_name,
                 attempt=message.options.get("retries", 0) + 1,
-                correlation_id=envelope_field(message, "correlation_id") or new_correlation_id(),
-                user_id=envelope_field(message, "user_id"),
+                correlation_id=_text_field(message, "correlation_id", MAX_CORRELATION_ID_LENGTH)
+                or new_correlation_id(),
+                user_id=_text_field(message, "user_id", MAX_USER_ID_LENGTH),
             )
         )
 

@@ -161,7 +161,9 @@ class IdempotentExecution(Middleware):
 
     @staticmethod
     def _key(message) -> str:
-        return envelope_field(message, "idempotency_key") or message.message_id
+        # The key that the fetch script claims: the envelope's when it is text.
+        key = envelope_field(message, "idempotency_key")
+        return key if isinstance(key, str) else message.message_id
 
     @staticmethod
     def _claim_ttl_ms(actor, message) -> int:

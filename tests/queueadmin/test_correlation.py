@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from dramatiq import Message
 
+from queueadmin.context import current_job
+from queueadmin.middleware.context import JobContextMiddleware
 from queueadmin.models import JobRecord, JobStatus
 from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
@@ -78,3 +81,26 @@ def test_json_log_lines_carry_job_context(worker_factory):
         assert entry["correlation_id"] == "corr-logs"
     child_lines = [entry for entry in entries if entry["message"].startswith("Child job ran")]
     assert child_lines[0]["correlation_id"] == "corr-logs"
+
+
+def test_invalid_envelope_fields_not_carried_into_the_job_context():
+    # A message sent by other code may carry any JSON value in the envelope.
+    message = Message(
+        queue_name="meetings",
+        actor_name="parent_job",
+        args=({},),
+        kwargs={},
+        options={"envelope": {"correlation_id": 123, "user_id": "u" * 500}},
+    )
+    middleware = JobContextMiddleware()
+
+    middleware.before_process_message(None, message)
+    try:
+        context = current_job.get()
+    finally:
+        middleware.after_process_message(None, message)
+
+    assert isinstance(context.correlation_id, str)
+    assert context.correlation_id != "123"
+    assert context.user_id is None
+    assert context.job_id == message.message_id

@@ -7,9 +7,11 @@ import threading
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
+from dramatiq import Message
 
 from queueadmin import idempotency
 from queueadmin.enqueue import EnqueueRequest, build_message
+from queueadmin.middleware.idempotency import IdempotentExecution
 from queueadmin.models import JobCompletion, JobRecord, JobStatus
 from queueadmin.records import flush_job_events
 from tests.helpers import wait_until
@@ -164,3 +166,12 @@ def test_dead_letter_retry_runs_despite_key(worker):
 
     wait_until(lambda: Execution.objects.filter(key="rerun").count() == 2, timeout=30)
     assert worker.count("was completed by") == 0
+
+
+@pytest.mark.parametrize("envelope", [{"idempotency_key": 7}, "not a dict", None])
+def test_key_of_message_without_text_key_is_its_job_id(envelope):
+    # The fetch script claims the job id as the key in these cases too.
+    options = {} if envelope is None else {"envelope": envelope}
+    message = Message(queue_name="meetings", actor_name="note_job", args=(), kwargs={}, options=options)
+
+    assert IdempotentExecution._key(message) == message.message_id
