@@ -59,7 +59,7 @@ import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
-from dramatiq.errors import ConnectionClosed
+from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.message import Message
 
@@ -89,6 +89,9 @@ _DRAMATIQ_ETA_OPTION = "eta"
 #: Share of the client's socket timeout that one blocking wait may use.
 WAKE_WAIT_SHARE_OF_SOCKET_TIMEOUT = 0.8
 
+#: Bytes of a message that cannot be decoded that its log line and record show.
+UNDECODABLE_EXCERPT_BYTES = 200
+
 #: Seconds between two fetches of an idle consumer that no wake-up token reached.
 IDLE_FETCH_INTERVAL_SECONDS = 2.0
 
@@ -114,6 +117,8 @@ class FetchResult:
     claims: list[bool | str | None]
     #: Milliseconds until the next delayed message is due; None when none is delayed.
     next_due_ms: int | None
+    #: Per message, its redis message id.
+    redis_message_ids: list[str]
 
 
 #: Per queue name, the claim lifetime in milliseconds of each of its actors.
@@ -154,6 +159,12 @@ def _read_claim(outcome: int | bytes) -> bool | str | None:
 def _redis_message_id(message: Message, level: Priority) -> str:
     # The Lua scripts read the level and the job id back from this id.
     return f"{level.value}:{message.message_id}:{os.urandom(6).hex()}"
+
+
+def _job_id_of(redis_message_id: str) -> str:
+    # The job id inside an id made by _redis_message_id, else the id itself.
+    parts = redis_message_id.split(":")
+    return parts[1] if len(parts) == 3 else redis_message_id
 
 
 class ProjectRedisBroker(RedisBroker):
@@ -502,10 +513,11 @@ class ProjectRedisBroker(RedisBroker):
             margin_ms,
         )
         return FetchResult(
-            messages=values[0::3],
-            delivery_counts=[int(count) for count in values[1::3]],
-            claims=[_read_claim(claim) for claim in values[2::3]],
+            messages=values[0::4],
+            delivery_counts=[int(count) for count in values[1::4]],
+            claims=[_read_claim(claim) for claim in values[2::4]],
             next_due_ms=None if next_due_ms < 0 else int(next_due_ms),
+            redis_message_ids=[redis_message_id.decode() for redis_message_id in values[3::4]],
         )
 
     def wait_for_wake(self, queue_name: str, timeout_ms: int) -> bool:
@@ -725,6 +737,32 @@ class WakeableConsumer(_RedisConsumer):
                 seconds = min(seconds, until_due)
         self._slot_freed.wait(seconds)
 
+    def _dead_letter_undecodable(self, redis_message_id: str, data: bytes) -> None:
+        # Raised out of __next__, the error would restart the consumer and
+        # strand the rest of this fetch in the ack set. The message goes to
+        # the dead letters as it is instead, and its job gets a dead record.
+        from queueadmin import metrics
+
+        job_id = _job_id_of(redis_message_id)
+        reason = f"the message cannot be decoded, it starts with {data[:UNDECODABLE_EXCERPT_BYTES]!r}"
+        logger.error(
+            "Dead-lettering job %s of queue %s: %s (message %s).", job_id, self.queue_name, reason, redis_message_id
+        )
+        jobevents.emit(
+            "failed",
+            job_id,
+            queue=self.queue_name,
+            attempt=1,
+            error=reason,
+            broker_message_id=redis_message_id,
+            dead=True,
+        )
+        metrics.count_outcome(self.queue_name, "", "dead")
+        try:
+            self.broker.do_nack(self.queue_name, redis_message_id)
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None
+
     def ack(self, message: MessageProxy) -> None:
         try:
             super().ack(message)
@@ -739,12 +777,16 @@ class WakeableConsumer(_RedisConsumer):
 
     def __next__(self) -> MessageProxy | None:
         while self.message_cache:
-            data, delivery_count, claim = self.message_cache.pop(0)
+            data, delivery_count, claim, redis_message_id = self.message_cache.pop(0)
             if data is None:
                 # The message hash lost the entry (the job was cancelled or
                 # cleaned up after the fetch); there is nothing to run.
                 continue
-            message = decode_message(data)
+            try:
+                message = decode_message(data)
+            except DecodeError:
+                self._dead_letter_undecodable(redis_message_id, data)
+                continue
             message.options[deliveries.DELIVERY_COUNT_OPTION] = delivery_count
             # Set or dropped each time: a copy of the message enqueued by a
             # middleware carries the option of the delivery it was copied from.
@@ -780,7 +822,9 @@ class WakeableConsumer(_RedisConsumer):
             if self._should_fetch():
                 result = self._fetch(free_slots)
                 if result.messages:
-                    self.message_cache = list(zip(result.messages, result.delivery_counts, result.claims))
+                    self.message_cache = list(
+                        zip(result.messages, result.delivery_counts, result.claims, result.redis_message_ids)
+                    )
                     return self.__next__()
             self._woken = self.broker.wait_for_wake(self.queue_name, self._wait_ms())
         except redis.ConnectionError as exc:

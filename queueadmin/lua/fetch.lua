@@ -17,9 +17,10 @@
 -- queue's next delayed message is due, or -1 when there is none. It is
 -- returned after a fetch of messages too, so that a consumer that the fetch
 -- fills up can wake another one when that time comes (see queueadmin/broker.py).
--- Three values per fetched message follow: the encoded message,
+-- Four values per fetched message follow: the encoded message,
 -- how many times it has been fetched without being settled (this time
--- included) and the outcome of its idempotency claim. The count lives in
+-- included), the outcome of its idempotency claim and its redis message id,
+-- with which a worker settles a message that it cannot decode. The count lives in
 -- "<namespace>:deliveries:<redis message id>" (see queueadmin/deliveries.py).
 --
 -- The claim is the one that claim_run in queueadmin/idempotency.py makes, done
@@ -162,5 +163,6 @@ for i, redis_message_id in ipairs(ids) do
     result[#result + 1] = messages[i]
     result[#result + 1] = count
     result[#result + 1] = outcome
+    result[#result + 1] = redis_message_id
 end
 return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -288,6 +289,31 @@ def test_busy_consumer_fills_a_lone_free_slot(broker, redis_client):
 
     assert fetched is not None
     assert fetched.message_id == waiting_id
+
+
+def test_undecodable_message_dead_lettered(broker, redis_client, caplog):
+    note_job.enqueue(key="before")
+    # A message that other code wrote into the queue's hash, not JSON.
+    bad_id = f"normal:{uuid.uuid4().hex}:abc"
+    redis_client.hset(_key(f"{MEETINGS}.msgs"), bad_id, b"\x00not json")
+    redis_client.rpush(_key(MEETINGS), bad_id)
+    note_job.enqueue(key="after")
+    consumer = broker.consume(MEETINGS, prefetch=3, timeout=100)
+
+    with caplog.at_level(logging.ERROR, logger="queueadmin.broker"):
+        messages = [next(consumer), next(consumer)]
+
+    assert [message.args[0]["key"] for message in messages] == ["before", "after"]
+    assert redis_client.zscore(_key(f"{MEETINGS}.XQ"), bad_id) is not None
+    assert redis_client.hget(_key(f"{MEETINGS}.XQ.msgs"), bad_id) == b"\x00not json"
+    assert not redis_client.sismember(_key(f"__acks__.{broker.broker_id}.{MEETINGS}"), bad_id)
+    job_id = bad_id.split(":")[1]
+    assert f"Dead-lettering job {job_id} of queue {MEETINGS}: the message cannot be decoded" in caplog.text
+    flush_job_events(wait=True)
+    record = JobRecord.objects.get(job_id=job_id)
+    assert record.status == JobStatus.DEAD
+    assert record.last_error == "the message cannot be decoded, it starts with b'\\x00not json'"
+    assert record.broker_message_id == bad_id
 
 
 def test_delayed_send_wakes_a_consumer(broker, redis_client):
