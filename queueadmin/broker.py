@@ -449,22 +449,22 @@ class ProjectRedisBroker(RedisBroker):
         except BaseException as exc:
             if batch:
                 jobevents.buffer.restore(batch, exc)
-            # Dramatiq retries an ack that failed on a connection error; keep
-            # the commands for it. It gives up after any other error: the
+            # Dramatiq retries an ack that failed on a connection error, so
+            # the commands are kept for it. It gives up after any other error: the
             # message stays in the ack set until the worker stops and is then
             # delivered again, so the commands are dropped with this attempt.
             if isinstance(exc, redis.ConnectionError):
                 settlement.restore(redis_message_id, deferred)
             raise
         if push_error:
-            # The message is settled; its events wait for the next push.
+            # The message is settled, and its events wait for the next push.
             unsent = jobevents.EventBatch(batch.events[pushed:], {}, {}, {})
             jobevents.buffer.restore(unsent, redis.ResponseError(push_error.decode()))
         elif batch:
             jobevents.buffer.sent()
         for error in errors:
-            # The message is settled; a failed deferred command must not make
-            # Dramatiq retry or give up on the ack.
+            # The message is settled, so a failed deferred command must not
+            # make Dramatiq retry or give up on the ack.
             logger.error(
                 "A command sent with the %s of %s failed: %s", command, redis_message_id, error.decode()
             )

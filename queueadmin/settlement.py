@@ -53,17 +53,17 @@ class Command:
 
 
 def delete(key: str) -> Command:
-    """``DEL key``."""
+    """Return the command ``DEL key``."""
     return Command("del", (key,))
 
 
 def set_with_lifetime(key: str, value: str, seconds: int) -> Command:
-    """``SET key value EX seconds``."""
+    """Return the command ``SET key value EX seconds``."""
     return Command("setex", (key, value, int(seconds)))
 
 
 def delete_if_equal(key: str, value: str) -> Command:
-    """Delete ``key`` only while it contains ``value``."""
+    """Return the command that deletes ``key`` only while it contains ``value``."""
     return Command("delifeq", (key, value))
 
 

@@ -52,9 +52,9 @@ local function failure(result)
     return nil
 end
 
--- Lua's unpack has a limit on the number of values; the event buffer can
+-- Lua's unpack has a limit on the number of values, and the event buffer can
 -- hold more after Redis was unreachable for a while. The push stops at the
--- first chunk that fails; the caller keeps the events from there on.
+-- first chunk that fails, and the caller keeps the events from there on.
 local PUSH_CHUNK = 1000
 local pushed = 0
 local push_error = ""

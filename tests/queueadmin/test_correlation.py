@@ -83,7 +83,7 @@ def test_json_log_lines_carry_job_context(worker_factory):
     assert child_lines[0]["correlation_id"] == "corr-logs"
 
 
-def test_invalid_envelope_fields_not_carried_into_the_job_context():
+def test_invalid_envelope_fields_left_out():
     # A message sent by other code may carry any JSON value in the envelope.
     message = Message(
         queue_name="meetings",

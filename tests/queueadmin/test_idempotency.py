@@ -169,7 +169,7 @@ def test_dead_letter_retry_runs_despite_key(worker):
 
 
 @pytest.mark.parametrize("envelope", [{"idempotency_key": 7}, "not a dict", None])
-def test_key_of_message_without_text_key_is_its_job_id(envelope):
+def test_key_without_text_is_job_id(envelope):
     # The fetch script claims the job id as the key in these cases too.
     options = {} if envelope is None else {"envelope": envelope}
     message = Message(queue_name="meetings", actor_name="note_job", args=(), kwargs={}, options=options)

@@ -96,7 +96,7 @@ def test_nack_moves_the_message_to_the_dead_letters(broker, redis_client, quiet_
 def test_failed_deferred_command_still_acks(broker, redis_client, quiet_buffer, caplog):
     message = _fetch_one(broker)
     delivery_id = message.options["redis_message_id"]
-    # Redis refuses a lifetime of 0 seconds; the command after it still runs.
+    # Redis rejects a lifetime of 0 seconds, and the command after it still runs.
     settlement.defer(broker, message, settlement.set_with_lifetime(_key("settle:bad"), "v", 0))
     settlement.defer(broker, message, settlement.delete(_key("settle:after")))
     redis_client.set(_key("settle:after"), "x")
