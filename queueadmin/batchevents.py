@@ -34,6 +34,8 @@ from queueadmin.envelope import ENVELOPE_OPTION
 BATCH_KIND = "enqueued_batch"
 #: Event kind that the send script writes for each message it sends.
 SENT_KIND = "sent"
+#: Event kinds that ``expand`` turns into "enqueued" events.
+COMPACT_KINDS = frozenset({BATCH_KIND, SENT_KIND})
 
 #: Maximum number of jobs that a batch event contains.
 MAX_JOBS_PER_EVENT = 1000

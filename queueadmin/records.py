@@ -27,7 +27,7 @@ import redis
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone as django_timezone
 
-from queueadmin.batchevents import BATCH_KIND, SENT_KIND, expand
+from queueadmin.batchevents import COMPACT_KINDS, expand
 from queueadmin.context import current_job
 from queueadmin.envelope import get_envelope
 from queueadmin.jobevents import buffer, emit
@@ -480,10 +480,6 @@ def _decode_event(raw: bytes) -> dict[str, Any]:
     return json.loads(raw)
 
 
-#: Event kinds that ``expand`` turns into "enqueued" events.
-_COMPACT_KINDS = frozenset({BATCH_KIND, SENT_KIND})
-
-
 def _expand_batch(raw_events: list[bytes]) -> tuple[list[bytes], list[dict[str, Any]]]:
     """Decode and expand raw events until ``BATCH_SIZE`` events; return the raw ones used.
 
@@ -493,7 +489,7 @@ def _expand_batch(raw_events: list[bytes]) -> tuple[list[bytes], list[dict[str, 
     events: list[dict[str, Any]] = []
     for used, raw in enumerate(raw_events, start=1):
         event = _decode_event(raw)
-        if event["kind"] in _COMPACT_KINDS:
+        if event["kind"] in COMPACT_KINDS:
             events.extend(expand(event))
         else:
             # What expand() yields for such an event, without its generator.
