@@ -63,7 +63,7 @@ from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.middleware import Middleware, MiddlewareError
 from dramatiq.message import Message
 
-from queueadmin import deliveries, idempotency, jobevents, settlement
+from queueadmin import deliveries, idempotency, jobevents, metrics, settlement
 from queueadmin.encoding import decode_message, encode_message
 from queueadmin.errors import PayloadTooLargeError
 from queueadmin.priorities import PRIORITY_OPTION, Priority, get_priority
@@ -741,8 +741,6 @@ class WakeableConsumer(_RedisConsumer):
         # Raised out of __next__, the error would restart the consumer and
         # strand the rest of this fetch in the ack set. The message goes to
         # the dead letters as it is instead, and its job gets a dead record.
-        from queueadmin import metrics
-
         job_id = _job_id_of(redis_message_id)
         reason = f"the message cannot be decoded, it starts with {data[:UNDECODABLE_EXCERPT_BYTES]!r}"
         logger.error(
