@@ -4,11 +4,12 @@ Definition, the same for every system: N jobs are sent before the worker
 command starts. The product's record writer (the companion command of
 ``--record-writer process``, the default) starts before the fill and writes
 the fill's records before the worker command starts, as a writer that runs
-all the time would, so the drain is not charged for the enqueue's records. The harness reads the queue state from Redis every
-``POLL_INTERVAL_SECONDS``. The drain starts at the first reading with fewer
-than N jobs waiting, so the start-up (imports, forking, connecting) is left
-out. It ends at the first of two readings in a row that find no job waiting
-and none unfinished. Throughput is N divided by the time between the two.
+all the time would, so the drain is not charged for the enqueue's records.
+The harness reads the queue state from Redis every ``POLL_INTERVAL_SECONDS``.
+The drain starts at the first reading with fewer than N jobs waiting, so the
+start-up (imports, forking, connecting) is left out. It ends at the first of
+two readings in a row that find no job waiting and none unfinished.
+Throughput is N divided by the time between the two.
 
 "Unfinished" is read from each system's own bookkeeping: Dramatiq's and the
 product's message hash (a message leaves it when acknowledged after its job
@@ -86,7 +87,8 @@ def measure_drain(
     worker command into the command that the harness starts (a profiler
     that runs it), and the CPU and RSS figures then include the wrapping
     process. ``stop_worker`` runs before the usual stop (SIGTERM to the
-    process group, then SIGKILL), which then kills what is left. Returns ``seconds``, ``startup_seconds``, ``jobs_per_second``, ``failed``,
+    process group, then SIGKILL), which then kills what is left. Returns
+    ``seconds``, ``startup_seconds``, ``jobs_per_second``, ``failed``,
     ``rss`` (peak bytes per process: a list of ``(role, bytes)``), ``cpu``
     (a ``CpuUsage``: CPU microseconds per job during the drain) and, for the
     product, ``records_seconds``: the time from the end of the drain until
