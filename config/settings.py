@@ -200,6 +200,8 @@ DRAMATIQ_BROKER = {
         # before the idempotency claim; the retry decision is made before
         # the job record is written.
         "django_dramatiq.middleware.DbConnectionsMiddleware",
+        # Early in the list so that its after_worker_boot runs last.
+        "queueadmin.middleware.heap.FreezeStartupObjects",
         "queueadmin.middleware.context.JobContextMiddleware",
         "queueadmin.middleware.prefetch.PrefetchPerThread",
         "dramatiq.middleware.CurrentMessage",

@@ -8,6 +8,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from queueadmin.flusher import RecordFlusher
+from queueadmin.heap import freeze_startup_objects
 
 
 class Command(BaseCommand):
@@ -23,6 +24,7 @@ class Command(BaseCommand):
         stopping = threading.Event()
         signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
         signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+        freeze_startup_objects("record writer")
         flusher = RecordFlusher()
         flusher.start()
         self.stdout.write("Writing job records; stop with SIGTERM or Ctrl-C.")

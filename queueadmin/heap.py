@@ -1,0 +1,40 @@
+"""Leave the objects a long-running process creates at its start out of garbage collection.
+
+A set-up Django worker process has about 100,000 objects tracked by Python's
+cyclic garbage collector (modules, models, URL patterns, settings). Each full
+collection walks all of them with the GIL held, which stopped a worker
+process here for 38 to 51 ms. Frozen, they are skipped, and a full collection
+walks only what was allocated since. Frozen objects are still freed when
+their reference count drops to zero. Only a reference cycle among them that
+later became garbage would stay in memory.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+
+logger = logging.getLogger(__name__)
+
+
+def freeze_startup_objects(process: str) -> int:
+    """Collect garbage once, then freeze every tracked object and return how many are frozen.
+
+    ``process`` names the process in the log line, such as "worker".
+    """
+    started = time.perf_counter()
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    logger.info(
+        "Froze %d objects created since the %s process started (%.0f ms), "
+        "so garbage collections skip them.",
+        frozen, process, (time.perf_counter() - started) * 1000,
+    )
+    return frozen
+
+
+def unfreeze_startup_objects() -> None:
+    """Return the frozen objects to the collector, for a process that goes on after its worker stops."""
+    gc.unfreeze()
