@@ -516,6 +516,11 @@ def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
     process, so that its caller then sees every event sent before the call.
     Returns the number of events written; 0 when another process holds the
     lock and ``wait`` is false.
+
+    The call ends once a read finds less than a full batch and uses it all:
+    the list was then empty. Events that arrive meanwhile wait for the next
+    call, so a steady trickle of jobs is written in one transaction per flush
+    interval, not in one small transaction per few jobs.
     """
     buffer.push()
     client = get_redis()
@@ -531,10 +536,10 @@ def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
     lock_lost = False
     try:
         while written < max_events:
-            raw_events = client.lrange(job_events_key(), 0, BATCH_SIZE - 1)
-            if not raw_events:
+            fetched = client.lrange(job_events_key(), 0, BATCH_SIZE - 1)
+            if not fetched:
                 break
-            raw_events, events = _expand_batch(raw_events)
+            raw_events, events = _expand_batch(fetched)
             apply_events(events)
             try:
                 # Renews the lock, or fails when it expired and another
@@ -550,6 +555,8 @@ def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
                 break
             client.ltrim(job_events_key(), len(raw_events), -1)
             written += len(events)
+            if len(fetched) < BATCH_SIZE and len(raw_events) == len(fetched):
+                break
     finally:
         try:
             if not lock_lost:

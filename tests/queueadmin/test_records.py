@@ -15,10 +15,18 @@ from queueadmin.flusher import RecordFlusher
 from queueadmin.jobevents import buffer
 from queueadmin.metrics import enqueued_field, jobs_key
 from queueadmin.models import JobRecord, JobStatus
-from queueadmin.records import _decode_event, apply_events, flush_job_events, wait_for_job_events
+from queueadmin.records import (
+    BATCH_SIZE,
+    _decode_event,
+    apply_events,
+    flush_job_events,
+    wait_for_job_events,
+)
 from queueadmin.redisclient import job_events_key
+from tests.helpers import wait_until
 from tests.queueadmin.conftest import record_when, record_with_status
 from tests.testapp.tasks import counted_job, flaky_job
+from tests.workers import database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 postgresql_only = pytest.mark.skipif(
@@ -175,6 +183,62 @@ def test_events_of_many_jobs_in_one_batch(broker):
 
     assert written == 300
     assert JobRecord.objects.filter(status=JobStatus.SUCCEEDED).count() == 300
+
+
+def _enqueued_event(job_id: str) -> str:
+    return json.dumps({"job": job_id, "kind": "enqueued", "ts": 10.0, "actor": "a", "queue": "emails"})
+
+
+def test_flush_reads_batches_until_list_empty(broker, redis_client):
+    jobs = BATCH_SIZE + 5
+    redis_client.rpush(job_events_key(), *[_enqueued_event(f"many-{i}") for i in range(jobs)])
+
+    written = flush_job_events()
+
+    assert written == jobs
+    assert redis_client.llen(job_events_key()) == 0
+    assert JobRecord.objects.filter(job_id__startswith="many-").count() == jobs
+
+
+def _waiting_for_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@postgresql_only
+def test_flush_leaves_events_sent_during_it(broker, redis_client):
+    import psycopg
+
+    redis_client.rpush(job_events_key(), _enqueued_event("first"))
+    flush_job_events()
+    succeeded = {"job": "first", "kind": "succeeded", "ts": 11.0, "duration_ms": 3}
+    redis_client.rpush(job_events_key(), json.dumps(succeeded))
+    written = []
+
+    def flush() -> None:
+        written.append(flush_job_events())
+        connection.close()
+
+    table = JobRecord._meta.db_table
+    with psycopg.connect(database_url()) as blocker:
+        # The flush's upsert of "first" waits for this row lock, after the
+        # flush read the event list. Meanwhile another job's event arrives.
+        blocker.execute(f"SELECT 1 FROM {table} WHERE job_id = 'first' FOR UPDATE")
+        flusher = threading.Thread(target=flush)
+        flusher.start()
+        wait_until(_waiting_for_lock, timeout=10)
+        redis_client.rpush(job_events_key(), _enqueued_event("second"))
+        blocker.rollback()
+    flusher.join(10)
+
+    assert written == [1]
+    assert JobRecord.objects.get(job_id="first").status == JobStatus.SUCCEEDED
+    assert redis_client.llen(job_events_key()) == 1
+    assert not JobRecord.objects.filter(job_id="second").exists()
 
 
 #: An event whose upsert the database rejects: ``attempts`` has a check
