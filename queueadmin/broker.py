@@ -184,6 +184,7 @@ class ProjectRedisBroker(RedisBroker):
         **options: Any,
     ) -> None:
         self._hook_cache: dict[str, tuple[list[Middleware], list[Any]]] = {}
+        self._thread_clients = threading.local()
         self._fetch_claims: tuple[ClaimLifetimes, int] | None = None
         # Per queue name, the encoded result of the fetch claims' lifetimes.
         self._encoded_claim_lifetimes: dict[str, bytes] = {}
@@ -618,11 +619,31 @@ class ProjectRedisBroker(RedisBroker):
         # loop on a 2-core VM (redis-py 8.2, CPython 3.11). As it does, the
         # script is loaded again when Redis lost it (after a restart).
         script = self.project_scripts[name]
+        client = self._thread_client()
         try:
-            return self.client.evalsha(script.sha, 1, self.namespace, *args)
+            return client.evalsha(script.sha, 1, self.namespace, *args)
         except redis.exceptions.NoScriptError:
-            script.sha = self.client.script_load(script.script)
-            return self.client.evalsha(script.sha, 1, self.namespace, *args)
+            script.sha = client.script_load(script.script)
+            return client.evalsha(script.sha, 1, self.namespace, *args)
+
+    def _thread_client(self) -> redis.Redis:
+        """Return the calling thread's client for the project scripts, bound to one connection.
+
+        For each command, redis-py's pool hands out a connection, polls its
+        socket and updates its connection counters, then takes it back: about
+        18 µs of CPU per send in a loop of single enqueues (redis-py 8.2, a
+        2-core VM). A client bound to one connection of the broker's pool
+        skips that. Each thread that sends, fetches or settles jobs keeps its
+        connection until the thread ends. A forked child makes its own.
+        """
+        local = self._thread_clients
+        pid = os.getpid()
+        if getattr(local, "pid", None) != pid:
+            local.client = redis.Redis(
+                connection_pool=self.client.connection_pool, single_connection_client=True
+            )
+            local.pid = pid
+        return local.client
 
     def _run_maintenance(self, queue_name: str) -> None:
         # Dramatiq's maintenance returns dead workers' unacknowledged messages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -467,3 +468,41 @@ def test_due_job_wakes_idle_consumer(broker, redis_client):
 
     fetched = next(idle) or next(idle)
     assert fetched.args[0]["key"] == "due-soon"
+
+
+def test_script_client_per_thread(broker):
+    own = broker._thread_client()
+    others = []
+    thread = threading.Thread(target=lambda: others.append(broker._thread_client()))
+    thread.start()
+    thread.join()
+
+    assert broker._thread_client() is own
+    assert others[0] is not own
+    assert others[0].connection is not own.connection
+    assert own.ping() is True
+
+
+def test_script_client_new_in_forked_child(broker):
+    parent = broker._thread_client()
+    parent.ping()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        # The child reports, then exits without running the parent's clean-up.
+        try:
+            child = broker._thread_client()
+            fresh = child is not parent and child.connection is not parent.connection
+            # The child's last reference to the inherited client: deleting it closes that client.
+            del parent
+            os.write(write_end, b"1" if fresh and child.ping() else b"0")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    report = os.read(read_end, 1)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+
+    assert report == b"1"
+    # The child's replaced client left the parent's connection open.
+    assert parent.ping() is True
