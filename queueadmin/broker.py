@@ -48,6 +48,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -185,6 +186,10 @@ class ProjectRedisBroker(RedisBroker):
     ) -> None:
         self._hook_cache: dict[str, tuple[list[Middleware], list[Any]]] = {}
         self._thread_clients = threading.local()
+        # Connections held by threads' own clients in process _thread_connections_pid.
+        self._thread_connections_lock = threading.Lock()
+        self._thread_connections = 0
+        self._thread_connections_pid = os.getpid()
         self._fetch_claims: tuple[ClaimLifetimes, int] | None = None
         # Per queue name, the encoded result of the fetch claims' lifetimes.
         self._encoded_claim_lifetimes: dict[str, bytes] = {}
@@ -621,10 +626,23 @@ class ProjectRedisBroker(RedisBroker):
         script = self.project_scripts[name]
         client = self._thread_client()
         try:
-            return client.evalsha(script.sha, 1, self.namespace, *args)
-        except redis.exceptions.NoScriptError:
-            script.sha = client.script_load(script.script)
-            return client.evalsha(script.sha, 1, self.namespace, *args)
+            try:
+                return client.evalsha(script.sha, 1, self.namespace, *args)
+            except redis.exceptions.NoScriptError:
+                script.sha = client.script_load(script.script)
+                return client.evalsha(script.sha, 1, self.namespace, *args)
+        except redis.exceptions.ResponseError:
+            # Redis sent its whole reply (a script error), so none is left unread.
+            raise
+        except BaseException:
+            # An exception raised into this thread, such as Dramatiq's time
+            # limit, can stop the call after the command was sent and before
+            # its reply was read. The pool would find that reply before handing
+            # the connection out again, but a thread's own connection stays
+            # with it, so it is closed here and the next call reconnects.
+            if client is not self.client:
+                client.connection.disconnect()
+            raise
 
     def _thread_client(self) -> redis.Redis:
         """Return the calling thread's client for the project scripts, bound to one connection.
@@ -634,16 +652,42 @@ class ProjectRedisBroker(RedisBroker):
         18 µs of CPU per send in a loop of single enqueues (redis-py 8.2, a
         2-core VM). A client bound to one connection of the broker's pool
         skips that. Each thread that sends, fetches or settles jobs keeps its
-        connection until the thread ends. A forked child makes its own.
+        connection until the thread ends, as Django keeps a database
+        connection per thread. A forked child makes its own. At most half of
+        the pool's ``max_connections`` (100 by default) are kept this way.
+        Later threads share the broker's client, so idle threads cannot use
+        up the pool.
         """
         local = self._thread_clients
         pid = os.getpid()
         if getattr(local, "pid", None) != pid:
-            local.client = redis.Redis(
-                connection_pool=self.client.connection_pool, single_connection_client=True
-            )
+            local.client = self._new_thread_client()
             local.pid = pid
         return local.client
+
+    def _new_thread_client(self) -> redis.Redis:
+        pool = self.client.connection_pool
+        with self._thread_connections_lock:
+            if os.getpid() != self._thread_connections_pid:
+                # The counts of the parent process's threads do not apply to a forked child.
+                self._thread_connections_pid = os.getpid()
+                self._thread_connections = 0
+            if self._thread_connections >= pool.max_connections // 2:
+                return self.client
+            self._thread_connections += 1
+        try:
+            client = redis.Redis(connection_pool=pool, single_connection_client=True)
+        except BaseException:
+            self._release_thread_connection(os.getpid())
+            raise
+        # When the thread ends, its client is freed and the connection goes back to the pool.
+        weakref.finalize(client, self._release_thread_connection, os.getpid())
+        return client
+
+    def _release_thread_connection(self, pid: int) -> None:
+        with self._thread_connections_lock:
+            if pid == self._thread_connections_pid:
+                self._thread_connections -= 1
 
     def _run_maintenance(self, queue_name: str) -> None:
         # Dramatiq's maintenance returns dead workers' unacknowledged messages
