@@ -187,7 +187,8 @@ class ProjectRedisBroker(RedisBroker):
         self._hook_cache: dict[str, tuple[list[Middleware], list[Any]]] = {}
         self._thread_clients = threading.local()
         # Connections held by threads' own clients in process _thread_connections_pid.
-        self._thread_connections_lock = threading.Lock()
+        # Reentrant, because a client's finalizer can run inside the locked block.
+        self._thread_connections_lock = threading.RLock()
         self._thread_connections = 0
         self._thread_connections_pid = os.getpid()
         self._fetch_claims: tuple[ClaimLifetimes, int] | None = None
