@@ -3,10 +3,10 @@
 A set-up Django worker process has about 100,000 objects tracked by Python's
 cyclic garbage collector (modules, models, URL patterns, settings). Each full
 collection walks all of them with the GIL held, which stopped a worker
-process here for 38 to 51 ms. Frozen, they are skipped, and a full collection
-walks only what was allocated since. Frozen objects are still freed when
-their reference count drops to zero. Only a reference cycle among them that
-later became garbage would stay in memory.
+process for 48 to 51 ms during a drain here. Frozen, they are skipped, and a
+full collection walks only what was allocated since. Frozen objects are
+still freed when their reference count drops to zero. Only a reference cycle
+among them that later became garbage would stay in memory.
 """
 
 from __future__ import annotations
