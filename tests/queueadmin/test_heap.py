@@ -19,8 +19,10 @@ def test_frozen_objects_are_left_out_of_collections():
         frozen = freeze_startup_objects("test")
         # gc.get_objects() lists the objects that collections walk.
         tracked_frozen = len(gc.get_objects())
-        assert frozen == gc.get_freeze_count()
+        # Not equal to the returned count: frozen objects freed since then leave the frozen set.
+        still_frozen = gc.get_freeze_count()
         assert frozen > tracked_before // 2
+        assert still_frozen > tracked_before // 2
         assert tracked_frozen < tracked_before // 10
     finally:
         unfreeze_startup_objects()
