@@ -77,11 +77,16 @@ def test_ack_pushes_events_and_runs_deferred_commands(broker, redis_client, quie
     assert settlement.take(delivery_id) == []
 
 
-def test_nack_moves_the_message_to_the_dead_letters(broker, redis_client, quiet_buffer):
+def _fetch_with_deferred_delete(broker, redis_client, name: str) -> tuple[Message, str]:
+    """Fetch a message, set key ``name`` and defer its delete; return the message and delivery id."""
     message = _fetch_one(broker)
-    delivery_id = message.options["redis_message_id"]
-    settlement.defer(broker, message, settlement.delete(_key("settle:claim")))
-    redis_client.set(_key("settle:claim"), "held")
+    settlement.defer(broker, message, settlement.delete(_key(name)))
+    redis_client.set(_key(name), "held")
+    return message, message.options["redis_message_id"]
+
+
+def test_nack_moves_the_message_to_the_dead_letters(broker, redis_client, quiet_buffer):
+    message, delivery_id = _fetch_with_deferred_delete(broker, redis_client, "settle:claim")
 
     broker.do_nack(MEETINGS, delivery_id)
 
@@ -186,10 +191,7 @@ def test_settle_retried_after_connection_loss(private_redis, quiet_buffer):
 
 
 def test_failed_event_push_keeps_the_events_and_settles(broker, redis_client, quiet_buffer):
-    message = _fetch_one(broker)
-    delivery_id = message.options["redis_message_id"]
-    settlement.defer(broker, message, settlement.delete(_key("settle:still-runs")))
-    redis_client.set(_key("settle:still-runs"), "x")
+    message, delivery_id = _fetch_with_deferred_delete(broker, redis_client, "settle:still-runs")
     # A job events key of another type makes the push fail.
     with override_settings(QUEUE_REDIS_NAMESPACE=f"settle-{uuid.uuid4().hex}"):
         redis_client.set(job_events_key(), "not a list")
