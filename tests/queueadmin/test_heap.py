@@ -13,7 +13,7 @@ from tests.workers import WorkerProcess, subprocess_env
 FROZE_LINE = re.compile(r"Froze (\d+) objects created since the (worker|record writer) process started")
 
 
-def test_frozen_objects_are_left_out_of_collections():
+def test_freeze_removes_objects_from_collection():
     tracked_before = len(gc.get_objects())
     try:
         frozen = freeze_startup_objects("test")
@@ -41,13 +41,13 @@ def _frozen_count(process: WorkerProcess, name: str) -> int:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_process_freezes_its_startup_objects(worker):
+def test_worker_freezes_startup_objects(worker):
     # A set-up Django process has about 100,000 tracked objects.
     assert _frozen_count(worker, "worker") > 50_000
 
 
 @pytest.mark.django_db(transaction=True)
-def test_record_writer_freezes_its_startup_objects():
+def test_record_writer_freezes_startup_objects():
     writer = WorkerProcess(["write_job_records"], subprocess_env(QUEUE_RECORD_WRITER="process"))
     try:
         assert _frozen_count(writer, "record writer") > 50_000
