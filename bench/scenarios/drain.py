@@ -38,17 +38,6 @@ from bench.harness.systems import Deployment, LABELS, ProductDeployment
 
 POLL_INTERVAL_SECONDS = 0.005
 
-#: (system, processes, threads) of each worker command measured. Celery and RQ
-#: take no thread count: Celery runs 2 prefork processes, RQ one SimpleWorker.
-CONFIGS = [
-    ("product", 1, 8),
-    ("product", 2, 8),
-    ("dramatiq", 1, 8),
-    ("dramatiq", 2, 8),
-    ("celery", 2, 0),
-    ("rq", 1, 0),
-]
-
 MIB = 2**20
 
 
@@ -69,6 +58,44 @@ def config_name(system: str, processes: int, threads: int) -> str:
     if system == "rq":
         return f"{LABELS[system]} SimpleWorker"
     return f"{LABELS[system]} {processes}x{threads}"
+
+
+#: Plain Dramatiq's consumers fetch up to twice their thread count ahead. The
+#: product's default is one message per thread (QUEUE_PREFETCH_PER_THREAD),
+#: so the product drains compared with plain Dramatiq's set Dramatiq's prefetch.
+DRAMATIQ_PREFETCH = (("QUEUE_PREFETCH_PER_THREAD", "2"),)
+#: The product's drain at its default prefetch, one message per thread.
+DEFAULT_PREFETCH_SUFFIX = ", prefetch 1 per thread"
+
+
+@dataclass(frozen=True)
+class DrainConfig:
+    """One worker command of the drain, with the environment it runs in.
+
+    Celery and RQ take no thread count: Celery runs ``processes`` prefork
+    processes, RQ one SimpleWorker.
+    """
+
+    system: str
+    processes: int
+    threads: int
+    env: tuple[tuple[str, str], ...] = ()
+    suffix: str = ""
+
+    @property
+    def row(self) -> str:
+        return config_name(self.system, self.processes, self.threads) + self.suffix
+
+
+CONFIGS = [
+    DrainConfig("product", 1, 8, DRAMATIQ_PREFETCH),
+    DrainConfig("product", 2, 8, DRAMATIQ_PREFETCH),
+    DrainConfig("product", 2, 8, suffix=DEFAULT_PREFETCH_SUFFIX),
+    DrainConfig("dramatiq", 1, 8),
+    DrainConfig("dramatiq", 2, 8),
+    DrainConfig("celery", 2, 0),
+    DrainConfig("rq", 1, 0),
+]
 
 
 def measure_drain(
@@ -248,17 +275,18 @@ def record_memory(bench: BenchRun, row: str, rss: list[tuple[str, int]]) -> None
 
 
 #: The configurations a smoke run measures: one per system.
-SMOKE_CONFIGS = [config for config in CONFIGS if config[1:] != (2, 8)]
+SMOKE_CONFIGS = [config for config in CONFIGS if (config.processes, config.threads) != (2, 8)]
 
 
 def run(bench: BenchRun) -> None:
     configs = SMOKE_CONFIGS if bench.settings.smoke else CONFIGS
     for repeat in range(bench.settings.repeats):
-        for system, processes, threads in configs:
-            row = config_name(system, processes, threads)
+        for config in configs:
+            row = config.row
             progress(f"drain {repeat + 1}/{bench.settings.repeats}: {row}")
             try:
-                result = measure_drain(bench, bench.deploy(system), processes, threads)
+                deployment = bench.deploy(config.system, **dict(config.env))
+                result = measure_drain(bench, deployment, config.processes, config.threads)
             except (RuntimeError, TimeoutError) as exc:
                 bench.error("drain", f"{row}, repeat {repeat + 1}: {exc}")
                 continue

@@ -165,7 +165,7 @@ def test_smoke_report_lists_targets(smoke_run: dict) -> None:
     report = smoke_run["report"]
     targets = report.split("## Targets")[1].split("## Single enqueue")[0]
     lines = [line for line in targets.splitlines() if line.startswith("| ") and "Target" not in line]
-    assert len(lines) == 23
+    assert len(lines) == 24
     with_postgres = _is_postgres(os.environ.get("DATABASE_URL"))
     for line in lines:
         result = line.split(" | ")[2]
