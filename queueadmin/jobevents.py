@@ -82,6 +82,8 @@ class EventBuffer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Held for a whole push, so that a push waits for one in flight.
+        self._push_lock = threading.Lock()
         self._events: list[bytes | str] = []
         self._counters: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._float_counters: defaultdict[tuple[str, str], float] = defaultdict(float)
@@ -142,20 +144,24 @@ class EventBuffer:
     def push(self, client: redis.Redis | None = None) -> int:
         """Send everything buffered to Redis in one pipeline; return the event count.
 
-        On a Redis error the events and counters are kept for the next push.
+        A push that another thread has in flight finishes first, so every event
+        buffered before the call is in Redis when it returns, unless Redis
+        failed. On a Redis error the events and counters are kept for the next
+        push.
         """
-        batch = self.take()
-        if not batch:
-            return 0
-        pipeline = (client or get_redis()).pipeline(transaction=False)
-        batch.add_to(pipeline)
-        try:
-            pipeline.execute()
-        except redis.RedisError as exc:
-            self.restore(batch, exc)
-            return 0
-        self.sent()
-        return len(batch.events)
+        with self._push_lock:
+            batch = self.take()
+            if not batch:
+                return 0
+            pipeline = (client or get_redis()).pipeline(transaction=False)
+            batch.add_to(pipeline)
+            try:
+                pipeline.execute()
+            except redis.RedisError as exc:
+                self.restore(batch, exc)
+                return 0
+            self.sent()
+            return len(batch.events)
 
     def sent(self) -> None:
         """Note that a batch reached Redis, ending a streak of failures."""
@@ -201,6 +207,11 @@ class EventBuffer:
             for key, seconds in expiry.items():
                 self._expiry.setdefault(key, seconds)
 
+    def reset_locks(self) -> None:
+        """Replace the locks, which a forked child may inherit held by a thread it lacks."""
+        self._lock = threading.Lock()
+        self._push_lock = threading.Lock()
+
     def _ensure_thread(self) -> None:
         # A forked worker process inherits the buffer but not the thread.
         pid = os.getpid()
@@ -225,6 +236,7 @@ class EventBuffer:
 #: The buffer of this process.
 buffer = EventBuffer()
 atexit.register(buffer.push)
+os.register_at_fork(after_in_child=buffer.reset_locks)
 
 
 def emit(kind: str, job_id: str, **fields: Any) -> dict[str, Any]:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
+import redis
 from django.test import override_settings
 
+from queueadmin import jobevents
 from queueadmin.jobevents import EventBuffer
+from queueadmin.redisclient import job_events_key
+from tests.helpers import wait_until
 
 
 def test_take_events_leaves_counters():
@@ -24,3 +32,61 @@ def test_take_events_leaves_counters():
     assert rest.events == []
     assert rest.counters == {("metrics:jobs", "emails|noop|succeeded"): 1}
     assert rest.float_counters == {("metrics:duration", "emails|noop|succeeded|sum"): 2.5}
+
+
+def test_push_waits_for_push_in_flight(private_redis):
+    client = redis.Redis.from_url(private_redis.start())
+    lengths_after_push = []
+
+    def push_and_read_length():
+        pending.push(client)
+        lengths_after_push.append(client.llen(job_events_key()))
+
+    with override_settings(QUEUE_EVENT_PUSH_INTERVAL_SECONDS=60):
+        pending = EventBuffer()
+        pending.add_event("started", "job-1", ts=1.0)
+        # Redis delays every write until the unpause, so the first push stays
+        # in flight with its event taken out of the buffer.
+        client.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
+        try:
+            in_flight = threading.Thread(target=pending.push, args=(client,))
+            in_flight.start()
+            wait_until(lambda: not pending._events and in_flight.is_alive())
+            second = threading.Thread(target=push_and_read_length)
+            second.start()
+            time.sleep(0.2)
+        finally:
+            client.execute_command("CLIENT", "UNPAUSE")
+        in_flight.join(10)
+        second.join(10)
+
+    assert lengths_after_push == [1]
+
+
+def test_forked_child_pushes_despite_held_lock(private_redis):
+    url = private_redis.start()
+    # The parent's pusher thread can be in a push when a worker process forks.
+    jobevents.buffer._push_lock.acquire()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                jobevents.buffer.add_event("started", "job-in-child", ts=1.0)
+                jobevents.buffer.push(redis.Redis.from_url(url))
+                code = 0
+            finally:
+                os._exit(code)
+    finally:
+        jobevents.buffer._push_lock.release()
+    deadline = time.monotonic() + 10
+    while (status := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if status[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+
+    assert status[0] == pid
+    assert os.waitstatus_to_exitcode(status[1]) == 0
+    events = redis.Redis.from_url(url).lrange(job_events_key(), 0, -1)
+    assert any(b"job-in-child" in event for event in events)
