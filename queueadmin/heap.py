@@ -13,20 +13,30 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import time
 
 logger = logging.getLogger(__name__)
+
+# Freezes not yet undone. Python has one frozen set per process, so it is
+# returned to the collector only when the last holder unfreezes.
+_freezes = 0
+_freezes_lock = threading.Lock()
 
 
 def freeze_startup_objects(process: str) -> int:
     """Collect garbage once, then freeze every tracked object and return how many are frozen.
 
-    ``process`` names the process in the log line, such as "worker".
+    ``process`` names the process in the log line, such as "worker". Each
+    call is undone by one ``unfreeze_startup_objects``.
     """
+    global _freezes
     started = time.perf_counter()
-    gc.collect()
-    gc.freeze()
-    frozen = gc.get_freeze_count()
+    with _freezes_lock:
+        _freezes += 1
+        gc.collect()
+        gc.freeze()
+        frozen = gc.get_freeze_count()
     logger.info(
         "Froze %d objects created since the %s process started (%.0f ms), "
         "so garbage collections skip them.",
@@ -36,5 +46,16 @@ def freeze_startup_objects(process: str) -> int:
 
 
 def unfreeze_startup_objects() -> None:
-    """Return the frozen objects to the collector, for a process that goes on after its worker stops."""
-    gc.unfreeze()
+    """Undo one freeze, for a process that goes on after its worker stops.
+
+    The frozen objects return to the collector with the last freeze undone,
+    so a worker that stops does not unfreeze for another that runs in the
+    same process.
+    """
+    global _freezes
+    with _freezes_lock:
+        if _freezes == 0:
+            return
+        _freezes -= 1
+        if _freezes == 0:
+            gc.unfreeze()

@@ -31,6 +31,31 @@ def test_freeze_removes_objects_from_collection():
     assert len(gc.get_objects()) > tracked_before // 2
 
 
+def test_objects_stay_frozen_until_last_unfreeze():
+    try:
+        freeze_startup_objects("first worker")
+        freeze_startup_objects("second worker")
+        unfreeze_startup_objects()
+        frozen_after_one = gc.get_freeze_count()
+    finally:
+        unfreeze_startup_objects()
+
+    assert frozen_after_one > 0
+    assert gc.get_freeze_count() == 0
+
+
+def test_unfreeze_without_freeze_changes_nothing():
+    unfreeze_startup_objects()
+    try:
+        freeze_startup_objects("worker")
+        frozen = gc.get_freeze_count()
+    finally:
+        unfreeze_startup_objects()
+
+    assert frozen > 0
+    assert gc.get_freeze_count() == 0
+
+
 def _frozen_count(process: WorkerProcess, name: str) -> int:
     process.wait_for_line(f"since the {name} process started")
     for line in process.output.splitlines():
