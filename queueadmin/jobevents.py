@@ -146,8 +146,9 @@ class EventBuffer:
 
         A push that another thread has in flight finishes first, so every event
         buffered before the call is in Redis when it returns, unless Redis
-        failed. On a Redis error the events and counters are kept for the next
-        push.
+        failed. Events that an ack or nack took to send with its own script
+        call (``take_events``) are not waited for. On a Redis error the events
+        and counters are kept for the next push.
         """
         with self._push_lock:
             batch = self.take()
@@ -207,10 +208,20 @@ class EventBuffer:
             for key, seconds in expiry.items():
                 self._expiry.setdefault(key, seconds)
 
-    def reset_locks(self) -> None:
-        """Replace the locks, which a forked child may inherit held by a thread it lacks."""
+    def reset_after_fork(self) -> None:
+        """Start a forked child with an empty buffer and new locks.
+
+        The parent still sends what it had buffered, so a child that sent it
+        too would write each event twice. The child may inherit a lock held
+        by a thread that it does not have.
+        """
         self._lock = threading.Lock()
         self._push_lock = threading.Lock()
+        self._events = []
+        self._counters = defaultdict(int)
+        self._float_counters = defaultdict(float)
+        self._expiry = {}
+        self._failing_since = None
 
     def _ensure_thread(self) -> None:
         # A forked worker process inherits the buffer but not the thread.
@@ -236,7 +247,7 @@ class EventBuffer:
 #: The buffer of this process.
 buffer = EventBuffer()
 atexit.register(buffer.push)
-os.register_at_fork(after_in_child=buffer.reset_locks)
+os.register_at_fork(after_in_child=buffer.reset_after_fork)
 
 
 def emit(kind: str, job_id: str, **fields: Any) -> dict[str, Any]:

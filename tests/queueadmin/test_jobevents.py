@@ -90,3 +90,25 @@ def test_forked_child_pushes_despite_held_lock(private_redis):
     assert os.waitstatus_to_exitcode(status[1]) == 0
     events = redis.Redis.from_url(url).lrange(job_events_key(), 0, -1)
     assert any(b"job-in-child" in event for event in events)
+
+
+def test_forked_child_skips_parent_events(private_redis):
+    client = redis.Redis.from_url(private_redis.start())
+    with override_settings(QUEUE_EVENT_PUSH_INTERVAL_SECONDS=60):
+        jobevents.buffer.push(client)
+        jobevents.buffer.add_event("enqueued", "job-before-fork", ts=1.0)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                # A worker process pushes what it buffered, as its pusher thread does.
+                jobevents.buffer.push(client)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        jobevents.buffer.push(client)
+
+    events = client.lrange(job_events_key(), 0, -1)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sum(b"job-before-fork" in event for event in events) == 1
