@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import time
 
@@ -22,6 +23,16 @@ logger = logging.getLogger(__name__)
 # returned to the collector only when the last holder unfreezes.
 _freezes = 0
 _freezes_lock = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    # A forked child may inherit the lock held by a thread that it does not
+    # have. It keeps the count: its frozen set is a copy of the parent's.
+    global _freezes_lock
+    _freezes_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def freeze_startup_objects(process: str) -> int:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import gc
+import os
 import re
+import signal
+import time
 
 import pytest
+from dramatiq import Middleware, Worker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import MiddlewareError
 
+from queueadmin import heap
 from queueadmin.heap import freeze_startup_objects, unfreeze_startup_objects
+from queueadmin.middleware.heap import FreezeStartupObjects
 from tests.workers import WorkerProcess, subprocess_env
 
 FROZE_LINE = re.compile(r"Froze (\d+) objects created since the (worker|record writer) process started")
@@ -78,3 +86,77 @@ def test_record_writer_freezes_startup_objects():
         assert _frozen_count(writer, "record writer") > 50_000
     finally:
         writer.stop(graceful=True)
+
+
+def test_forked_child_freezes_despite_held_lock():
+    # Another thread can be inside freeze_startup_objects, which collects
+    # garbage with the lock held, when a thread forks a worker process.
+    heap._freezes_lock.acquire()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                freeze_startup_objects("worker")
+                unfreeze_startup_objects()
+                code = 0
+            finally:
+                os._exit(code)
+    finally:
+        heap._freezes_lock.release()
+    deadline = time.monotonic() + 10
+    while (status := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if status[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+    assert status[0] == pid
+    assert os.waitstatus_to_exitcode(status[1]) == 0
+
+
+def test_repeated_stop_keeps_freeze():
+    broker = StubBroker(middleware=[FreezeStartupObjects()])
+    running = Worker(broker, worker_threads=1)
+    stopped = Worker(broker, worker_threads=1)
+    running.start()
+    try:
+        stopped.start()
+        stopped.stop()
+        # A second stop, as when a finally block and a fixture both stop it.
+        stopped.stop()
+        frozen_while_running = gc.get_freeze_count()
+    finally:
+        running.stop()
+
+    assert frozen_while_running > 0
+    assert gc.get_freeze_count() == 0
+
+
+class _BootError(MiddlewareError):
+    pass
+
+
+class _FailingBoot(Middleware):
+    def before_worker_boot(self, broker, worker):
+        # Dramatiq passes a MiddlewareError on to Worker.start's caller.
+        raise _BootError("boot failed")
+
+
+def test_failed_boot_keeps_freeze():
+    # Worker.start raises before the after_worker_boot hooks, so the worker
+    # that fails to boot never freezes, and its caller stops it all the same.
+    broker = StubBroker(middleware=[FreezeStartupObjects(), _FailingBoot()])
+    failing = Worker(broker, worker_threads=1)
+    # The freeze of another worker that runs in this process.
+    freeze_startup_objects("other worker")
+    try:
+        with pytest.raises(_BootError):
+            failing.start()
+        failing.stop()
+        frozen_while_other_runs = gc.get_freeze_count()
+    finally:
+        unfreeze_startup_objects()
+
+    assert frozen_while_other_runs > 0
+    assert gc.get_freeze_count() == 0
