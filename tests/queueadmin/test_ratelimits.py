@@ -46,15 +46,19 @@ def test_limited_jobs_spread_over_seconds(broker, worker_factory):
     job_ids = limited_job.enqueue_many([{"key": f"limited-{i}"} for i in range(6)])
 
     wait_until(lambda: Execution.objects.count() == 6, timeout=60)
+    records = JobRecord.objects.filter(job_id__in=job_ids)
+    assert wait_until(lambda: records.filter(status=JobStatus.SUCCEEDED).count() == 6)
 
+    # The buckets follow the time at which the limit admits a job. The start
+    # time in the job record is taken a few hooks later. The job's own row is
+    # written after a database round trip, which a busy machine can push past
+    # the next bucket boundary.
     per_second = Counter(
-        int(created.timestamp()) for created in Execution.objects.values_list("created_at", flat=True)
+        int(started.timestamp()) for started in records.values_list("started_at", flat=True)
     )
     assert max(per_second.values()) <= 2
     assert len(per_second) >= 3
     assert set(Execution.objects.values_list("attempt", flat=True)) == {1}
-    records = JobRecord.objects.filter(job_id__in=job_ids)
-    assert wait_until(lambda: records.filter(status=JobStatus.SUCCEEDED).count() == 6)
     assert set(records.values_list("attempts", flat=True)) == {1}
     assert process.count("Postponing job") >= 1
 
