@@ -141,16 +141,20 @@ class EventBuffer:
             self._expiry = {}
         return batch
 
-    def push(self, client: redis.Redis | None = None) -> int:
+    def push(self, client: redis.Redis | None = None, *, wait: bool = True) -> int:
         """Send everything buffered to Redis in one pipeline; return the event count.
 
         A push that another thread has in flight finishes first, so every event
         buffered before the call is in Redis when it returns, unless Redis
         failed. Events that an ack or nack took to send with its own script
-        call (``take_events``) are not waited for. On a Redis error the events
-        and counters are kept for the next push.
+        call (``take_events``) are not waited for. With ``wait`` false the
+        call returns 0 at once while another push is in flight, and the
+        pusher thread sends the rest later. On a Redis error the events and
+        counters are kept for the next push.
         """
-        with self._push_lock:
+        if not self._push_lock.acquire(blocking=wait):
+            return 0
+        try:
             batch = self.take()
             if not batch:
                 return 0
@@ -163,6 +167,8 @@ class EventBuffer:
                 return 0
             self.sent()
             return len(batch.events)
+        finally:
+            self._push_lock.release()
 
     def sent(self) -> None:
         """Note that a batch reached Redis, ending a streak of failures."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
 from django.test import override_settings
@@ -34,6 +36,23 @@ def test_take_events_leaves_counters():
     assert rest.float_counters == {("metrics:duration", "emails|noop|succeeded|sum"): 2.5}
 
 
+@contextmanager
+def _push_in_flight(client: redis.Redis, pending: EventBuffer) -> Iterator[None]:
+    """Keep a push of ``pending``'s one event in flight until the block ends."""
+    pending.add_event("started", "job-1", ts=1.0)
+    # Redis delays every write until the unpause, so the push stays in
+    # flight with its event taken out of the buffer.
+    client.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
+    in_flight = threading.Thread(target=pending.push, args=(client,))
+    try:
+        in_flight.start()
+        wait_until(lambda: not pending._events and in_flight.is_alive())
+        yield
+    finally:
+        client.execute_command("CLIENT", "UNPAUSE")
+        in_flight.join(10)
+
+
 def test_push_waits_for_push_in_flight(private_redis):
     client = redis.Redis.from_url(private_redis.start())
     lengths_after_push = []
@@ -44,23 +63,29 @@ def test_push_waits_for_push_in_flight(private_redis):
 
     with override_settings(QUEUE_EVENT_PUSH_INTERVAL_SECONDS=60):
         pending = EventBuffer()
-        pending.add_event("started", "job-1", ts=1.0)
-        # Redis delays every write until the unpause, so the first push stays
-        # in flight with its event taken out of the buffer.
-        client.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
-        try:
-            in_flight = threading.Thread(target=pending.push, args=(client,))
-            in_flight.start()
-            wait_until(lambda: not pending._events and in_flight.is_alive())
+        with _push_in_flight(client, pending):
             second = threading.Thread(target=push_and_read_length)
             second.start()
             time.sleep(0.2)
-        finally:
-            client.execute_command("CLIENT", "UNPAUSE")
-        in_flight.join(10)
         second.join(10)
 
     assert lengths_after_push == [1]
+
+
+def test_push_without_wait_skips_push_in_flight(private_redis):
+    client = redis.Redis.from_url(private_redis.start())
+    with override_settings(QUEUE_EVENT_PUSH_INTERVAL_SECONDS=60):
+        pending = EventBuffer()
+        with _push_in_flight(client, pending):
+            pending.add_event("succeeded", "job-1", ts=2.0)
+            pushed = pending.push(client, wait=False)
+            # Read while Redis still holds the first push back.
+            events_in_redis = client.llen(job_events_key())
+            left_in_buffer = len(pending._events)
+
+    assert pushed == 0
+    assert events_in_redis == 0
+    assert left_in_buffer == 1
 
 
 def test_forked_child_pushes_despite_held_lock(private_redis):
