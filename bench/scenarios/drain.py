@@ -61,8 +61,8 @@ def config_name(system: str, processes: int, threads: int) -> str:
 
 
 #: Plain Dramatiq's consumers fetch up to twice their thread count ahead. The
-#: product's default is one message per thread (QUEUE_PREFETCH_PER_THREAD),
-#: so the product drains compared with plain Dramatiq's set Dramatiq's prefetch.
+#: product's default is one message per thread (QUEUE_PREFETCH_PER_THREAD), so
+#: the product drains that are compared with plain Dramatiq's run at its prefetch.
 DRAMATIQ_PREFETCH = (("QUEUE_PREFETCH_PER_THREAD", "2"),)
 #: The product's drain at its default prefetch, one message per thread.
 DEFAULT_PREFETCH_SUFFIX = ", prefetch 1 per thread"

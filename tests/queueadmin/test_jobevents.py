@@ -79,7 +79,7 @@ def test_push_without_wait_skips_push_in_flight(private_redis):
         with _push_in_flight(client, pending):
             pending.add_event("succeeded", "job-1", ts=2.0)
             pushed = pending.push(client, wait=False)
-            # Read while Redis still holds the first push back.
+            # Read while Redis still delays the first push.
             events_in_redis = client.llen(job_events_key())
             left_in_buffer = len(pending._events)
 
