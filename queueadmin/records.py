@@ -522,8 +522,8 @@ def flush_job_events(*, wait: bool = False, max_events: int = 100_000) -> int:
     call, so a steady trickle of jobs is written in one transaction per flush
     interval, not in one small transaction per few jobs.
     """
-    # Without wait, a push in flight in another thread is not waited for: a
-    # request that flushes on its way must not wait for Redis twice.
+    # Without wait, the push skips one that another thread has in flight, so
+    # a request that flushes on its way does not wait for Redis twice.
     buffer.push(wait=wait)
     client = get_redis()
     if not wait and client.llen(job_events_key()) == 0:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import gc
-import os
 import re
-import signal
-import time
 
 import pytest
 from dramatiq import Middleware, Worker
@@ -16,6 +13,7 @@ from dramatiq.middleware import MiddlewareError
 from queueadmin import heap
 from queueadmin.heap import freeze_startup_objects, unfreeze_startup_objects
 from queueadmin.middleware.heap import FreezeStartupObjects
+from tests.helpers import fork_child, wait_for_child
 from tests.workers import WorkerProcess, subprocess_env
 
 FROZE_LINE = re.compile(r"Froze (\d+) objects created since the (worker|record writer) process started")
@@ -89,30 +87,17 @@ def test_record_writer_freezes_startup_objects():
 
 
 def test_forked_child_freezes_despite_held_lock():
+    def freeze_in_child():
+        freeze_startup_objects("worker")
+        unfreeze_startup_objects()
+
     # Another thread can be inside freeze_startup_objects, which collects
     # garbage with the lock held, when a thread forks a worker process.
-    heap._freezes_lock.acquire()
-    try:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                freeze_startup_objects("worker")
-                unfreeze_startup_objects()
-                code = 0
-            finally:
-                os._exit(code)
-    finally:
-        heap._freezes_lock.release()
-    deadline = time.monotonic() + 10
-    while (status := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if status[0] == 0:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+    with heap._freezes_lock:
+        pid = fork_child(freeze_in_child)
+    exit_code = wait_for_child(pid)
 
-    assert status[0] == pid
-    assert os.waitstatus_to_exitcode(status[1]) == 0
+    assert exit_code == 0
 
 
 def test_repeated_stop_keeps_freeze():

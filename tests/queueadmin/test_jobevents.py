@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from django.test import override_settings
 from queueadmin import jobevents
 from queueadmin.jobevents import EventBuffer
 from queueadmin.redisclient import job_events_key
-from tests.helpers import wait_until
+from tests.helpers import fork_child, wait_for_child, wait_until
 
 
 def test_take_events_leaves_counters():
@@ -90,29 +89,17 @@ def test_push_without_wait_skips_push_in_flight(private_redis):
 
 def test_forked_child_pushes_despite_held_lock(private_redis):
     url = private_redis.start()
-    # The parent's pusher thread can be in a push when a worker process forks.
-    jobevents.buffer._push_lock.acquire()
-    try:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                jobevents.buffer.add_event("started", "job-in-child", ts=1.0)
-                jobevents.buffer.push(redis.Redis.from_url(url))
-                code = 0
-            finally:
-                os._exit(code)
-    finally:
-        jobevents.buffer._push_lock.release()
-    deadline = time.monotonic() + 10
-    while (status := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if status[0] == 0:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
 
-    assert status[0] == pid
-    assert os.waitstatus_to_exitcode(status[1]) == 0
+    def push_in_child():
+        jobevents.buffer.add_event("started", "job-in-child", ts=1.0)
+        jobevents.buffer.push(redis.Redis.from_url(url))
+
+    # The parent's pusher thread can be in a push when a worker process forks.
+    with jobevents.buffer._push_lock:
+        pid = fork_child(push_in_child)
+    exit_code = wait_for_child(pid)
+
+    assert exit_code == 0
     events = redis.Redis.from_url(url).lrange(job_events_key(), 0, -1)
     assert any(b"job-in-child" in event for event in events)
 
@@ -122,18 +109,10 @@ def test_forked_child_skips_parent_events(private_redis):
     with override_settings(QUEUE_EVENT_PUSH_INTERVAL_SECONDS=60):
         jobevents.buffer.push(client)
         jobevents.buffer.add_event("enqueued", "job-before-fork", ts=1.0)
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                # A worker process pushes what it buffered, as its pusher thread does.
-                jobevents.buffer.push(client)
-                code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
+        # A worker process pushes what it buffered, as its pusher thread does.
+        exit_code = wait_for_child(fork_child(lambda: jobevents.buffer.push(client)))
         jobevents.buffer.push(client)
 
     events = client.lrange(job_events_key(), 0, -1)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert exit_code == 0
     assert sum(b"job-before-fork" in event for event in events) == 1
