@@ -22,6 +22,7 @@ from dramatiq.encoder import JSONEncoder
 
 from queueadmin.envelope import ENVELOPE_OPTION
 from queueadmin.errors import UnencodableValueError
+from queueadmin.messages import new_message
 
 TYPE_KEY = "$type"
 
@@ -52,6 +53,9 @@ _TAGGED_ENCODERS: tuple[tuple[type, str, Callable[[Any], Any]], ...] = (
 #: Message encodings that orjson cannot write (integers over 64 bits, keys
 #: that are not strings) fall back to the standard library's encoder.
 _ORJSON_FAILURES = (orjson.JSONEncodeError, TypeError)
+
+#: Fields of a Dramatiq message.
+_MESSAGE_FIELD_COUNT = 7
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
     "datetime": datetime.fromisoformat,
@@ -180,15 +184,20 @@ def encode_message(message: dramatiq.Message) -> bytes:
     # plain JSON (set by middleware outside this project) is written by orjson.
     if ENVELOPE_OPTION not in message.options or type(dramatiq.get_encoder()) is not JSONEncoder:
         return message.encode()
-    fields = {
-        "queue_name": message.queue_name,
-        "actor_name": message.actor_name,
-        "args": message.args,
-        "kwargs": message.kwargs,
-        "options": message.options,
-        "message_id": message.message_id,
-        "message_timestamp": message.message_timestamp,
-    }
+    # The instance dict of a message contains its seven fields in their order,
+    # as the constructor and new_message set them, and orjson writes it
+    # without a copy. One with other attributes beside them is copied.
+    fields = vars(message)
+    if len(fields) != _MESSAGE_FIELD_COUNT:
+        fields = {
+            "queue_name": message.queue_name,
+            "actor_name": message.actor_name,
+            "args": message.args,
+            "kwargs": message.kwargs,
+            "options": message.options,
+            "message_id": message.message_id,
+            "message_timestamp": message.message_timestamp,
+        }
     try:
         return orjson.dumps(fields)
     except _ORJSON_FAILURES:
@@ -208,7 +217,7 @@ def decode_message(data: bytes) -> dramatiq.Message:
         try:
             fields = orjson.loads(data)
             fields["args"] = tuple(fields["args"])
-            return dramatiq.Message(**fields)
+            return new_message(**fields)
         except (orjson.JSONDecodeError, KeyError, TypeError):
             pass
     return dramatiq.Message.decode(data)

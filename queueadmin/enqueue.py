@@ -26,7 +26,8 @@ from queueadmin.envelope import (
 )
 from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
 from queueadmin.ids import new_job_ids
-from queueadmin.priorities import PRIORITY_OPTION, Priority
+from queueadmin.messages import new_message
+from queueadmin.priorities import PRIORITY_OPTION, PRIORITY_VALUES, Priority
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -99,14 +100,14 @@ def job_message(
     # Built once with its final options, because ``Actor.message_with_options``
     # followed by ``Message.copy`` builds two messages, and the copy goes
     # through ``dataclasses.replace``.
-    return Message(
-        queue_name=actor.actor.queue_name,
-        actor_name=actor.actor_name,
-        args=(encoded_payload,),
-        kwargs={},
-        options={ENVELOPE_OPTION: envelope_option, PRIORITY_OPTION: priority.value},
-        message_id=job_id,
-        message_timestamp=timestamp_ms,
+    return new_message(
+        actor.actor.queue_name,
+        actor.actor_name,
+        (encoded_payload,),
+        {},
+        {ENVELOPE_OPTION: envelope_option, PRIORITY_OPTION: PRIORITY_VALUES[priority]},
+        job_id,
+        timestamp_ms,
     )
 
 

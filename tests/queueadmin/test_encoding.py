@@ -154,6 +154,18 @@ def test_encode_message_decodes_as_dramatiq_encoding() -> None:
     assert dramatiq.Message.decode(encode_message(message)) == dramatiq.Message.decode(message.encode())
 
 
+def test_encode_message_leaves_out_other_attributes() -> None:
+    message = dramatiq.Message(
+        queue_name="meetings", actor_name="note_job", args=({"key": "a"},), kwargs={},
+        options={"envelope": {"idempotency_key": "k-1"}},
+    )
+    expected = encode_message(message)
+    object.__setattr__(message, "trace", "set by other code")
+
+    assert encode_message(message) == expected
+    assert "trace" not in json.loads(encode_message(message))
+
+
 def test_encode_message_falls_back_for_large_integers() -> None:
     # orjson writes integers of up to 64 bits; the standard library any size.
     message = dramatiq.Message(
