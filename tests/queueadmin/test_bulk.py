@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import OrderedDict
+from datetime import date, datetime, timezone
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
 from django.db import transaction
 
-from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError
+from queueadmin.errors import InvalidPayloadError, PayloadTooLargeError, UnencodableValueError
 from queueadmin.metrics import enqueued_field, jobs_key
 from queueadmin.models import JobRecord, JobStatus
 from queueadmin.queues import MEETINGS
@@ -17,7 +20,7 @@ from queueadmin.records import flush_job_events
 from queueadmin.redisclient import job_events_key
 from tests.helpers import wait_until
 from tests.testapp.models import Execution
-from tests.testapp.tasks import note_job, short_ttl_job
+from tests.testapp.tasks import NoteJob, note_job, short_ttl_job, typed_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,6 +46,41 @@ def test_invalid_item_sends_nothing(broker):
     assert broker.queue_depths(MEETINGS)["normal"] == 0
     flush_job_events(wait=True)
     assert JobRecord.objects.count() == 0
+
+
+def test_models_and_mappings_validated_like_dicts(broker):
+    payloads = [NoteJob(key="model"), OrderedDict(key="mapping", seconds="0.5"), {"key": "dict"}]
+
+    job_ids = note_job.enqueue_many(payloads)
+
+    flush_job_events(wait=True)
+    records = {record.job_id: record.payload for record in JobRecord.objects.all()}
+    assert [records[job_id] for job_id in job_ids] == [
+        {"key": "model", "seconds": 0.0},
+        {"key": "mapping", "seconds": 0.5},
+        {"key": "dict", "seconds": 0.0},
+    ]
+
+
+def test_invalid_mapping_named_by_index(broker):
+    with pytest.raises(InvalidPayloadError) as caught:
+        note_job.enqueue_many([{"key": "a"}, OrderedDict(key="b", seconds="slow")])
+
+    assert [field for field, _ in caught.value.errors] == ["[1].seconds"]
+    assert broker.queue_depths(MEETINGS)["normal"] == 0
+
+
+def test_unencodable_item_names_its_index(broker):
+    valid = {
+        "key": "ok", "when": datetime(2026, 3, 1, tzinfo=timezone.utc), "day": date(2026, 3, 1),
+        "ident": uuid.uuid4(), "amount": Decimal("1.50"), "note": "n",
+    }
+
+    with pytest.raises(UnencodableValueError) as caught:
+        typed_job.enqueue_many([valid, {**valid, "extra": {"handle": object()}}])
+
+    assert caught.value.path == "[1].extra.handle"
+    assert broker.queue_depths(MEETINGS)["normal"] == 0
 
 
 def test_idempotency_key_per_item(broker):
