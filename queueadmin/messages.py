@@ -19,6 +19,9 @@ from dramatiq import Message
 
 _new_instance = object.__new__
 
+#: The fields of ``Message``, in the order of ``new_message``'s arguments.
+_FIELD_NAMES = ("queue_name", "actor_name", "args", "kwargs", "options", "message_id", "message_timestamp")
+
 
 def _filled(
     queue_name: str,
@@ -54,24 +57,8 @@ def _filling_matches_constructor() -> bool:
     return type(built) is type(filled) and vars(built) == vars(filled)
 
 
-def _constructed(
-    queue_name: str,
-    actor_name: str,
-    args: tuple,
-    kwargs: dict[str, Any],
-    options: dict[str, Any],
-    message_id: str,
-    message_timestamp: int,
-) -> Message:
-    return Message(
-        queue_name=queue_name,
-        actor_name=actor_name,
-        args=args,
-        kwargs=kwargs,
-        options=options,
-        message_id=message_id,
-        message_timestamp=message_timestamp,
-    )
+def _constructed(*args: Any, **kwargs: Any) -> Message:
+    return Message(**dict(zip(_FIELD_NAMES, args)), **kwargs)
 
 
 #: ``new_message(queue_name, actor_name, args, kwargs, options, message_id,

@@ -42,3 +42,13 @@ def test_changed_message_class_falls_back_to_constructor(monkeypatch) -> None:
     assert messages._filling_matches_constructor()
     monkeypatch.setattr(messages, "Message", MessageWithTrace)
     assert not messages._filling_matches_constructor()
+
+
+def test_fallback_builds_with_constructor() -> None:
+    fields = {
+        "queue_name": "meetings", "actor_name": "note_job", "args": [1], "kwargs": {},
+        "options": {}, "message_id": "m-3", "message_timestamp": 3,
+    }
+
+    assert messages._constructed(*fields.values()) == dramatiq.Message(**fields)
+    assert messages._constructed(**fields) == dramatiq.Message(**fields)
