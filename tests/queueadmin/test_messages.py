@@ -34,7 +34,7 @@ def test_new_message_turns_args_into_tuple() -> None:
     )
 
 
-def test_changed_message_class_falls_back_to_constructor(monkeypatch) -> None:
+def test_changed_class_uses_constructor(monkeypatch) -> None:
     @dataclasses.dataclass(frozen=True)
     class MessageWithTrace(dramatiq.Message):
         trace: str = "none"
