@@ -18,12 +18,10 @@ from pydantic import BaseModel, ValidationError
 from queueadmin import idempotency
 from queueadmin.context import get_correlation_id, new_correlation_id
 from queueadmin.encoding import encode_value
-from queueadmin.enqueue import EnqueueRequest, build_envelope_option, check_size
-from queueadmin.envelope import ENVELOPE_OPTION
+from queueadmin.enqueue import EnqueueRequest, build_envelope_option, check_size, job_message
 from queueadmin.errors import InvalidPayloadError, UnencodableValueError
 from queueadmin.ids import new_job_ids
-from queueadmin.messages import new_message
-from queueadmin.priorities import PRIORITY_OPTION, PRIORITY_VALUES, Priority, parse_priority
+from queueadmin.priorities import PRIORITY_VALUES, Priority, parse_priority
 
 if TYPE_CHECKING:
     from queueadmin.actors import JobActor
@@ -171,16 +169,15 @@ def _build_messages(
     job_ids = new_job_ids(len(payloads))
     envelope_option = build_envelope_option(actor, job_ids[0], base)
     timestamp = int(time.time() * 1000)
-    # Each message is what job_message returns, with the values that all jobs
-    # share looked up once.
     queue_name, actor_name = actor.queue_name, actor.actor_name
     priority = PRIORITY_VALUES[base.priority]
     messages = []
     for index, (payload, key, job_id) in enumerate(zip(payloads, keys, job_ids)):
         encoded_payload = _encoded_payload(payload, index)
         job_envelope = {**envelope_option, "idempotency_key": key or job_id}
-        options = {ENVELOPE_OPTION: job_envelope, PRIORITY_OPTION: priority}
-        message = new_message(queue_name, actor_name, (encoded_payload,), {}, options, job_id, timestamp)
+        message = job_message(
+            queue_name, actor_name, job_id, encoded_payload, job_envelope, priority, timestamp
+        )
         if check_sizes:
             check_size(message, f"{actor_name}[{index}]")
         messages.append(message)

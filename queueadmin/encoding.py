@@ -22,7 +22,7 @@ from dramatiq.encoder import JSONEncoder
 
 from queueadmin.envelope import ENVELOPE_OPTION
 from queueadmin.errors import UnencodableValueError
-from queueadmin.messages import new_message
+from queueadmin.messages import MESSAGE_FIELDS, new_message
 
 TYPE_KEY = "$type"
 
@@ -53,9 +53,6 @@ _TAGGED_ENCODERS: tuple[tuple[type, str, Callable[[Any], Any]], ...] = (
 #: Message encodings that orjson cannot write (integers over 64 bits, keys
 #: that are not strings) fall back to the standard library's encoder.
 _ORJSON_FAILURES = (orjson.JSONEncodeError, TypeError)
-
-#: Fields of a Dramatiq message.
-_MESSAGE_FIELD_COUNT = 7
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
     "datetime": datetime.fromisoformat,
@@ -188,16 +185,8 @@ def encode_message(message: dramatiq.Message) -> bytes:
     # as the constructor and new_message set them, and orjson writes it
     # without a copy. One with other attributes beside them is copied.
     fields = vars(message)
-    if len(fields) != _MESSAGE_FIELD_COUNT:
-        fields = {
-            "queue_name": message.queue_name,
-            "actor_name": message.actor_name,
-            "args": message.args,
-            "kwargs": message.kwargs,
-            "options": message.options,
-            "message_id": message.message_id,
-            "message_timestamp": message.message_timestamp,
-        }
+    if len(fields) != len(MESSAGE_FIELDS):
+        fields = {name: getattr(message, name) for name in MESSAGE_FIELDS}
     try:
         return orjson.dumps(fields)
     except _ORJSON_FAILURES:

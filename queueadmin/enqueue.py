@@ -84,28 +84,39 @@ def _new_message(actor: JobActor, payload: BaseModel, request: EnqueueRequest) -
     (job_id,) = new_job_ids(1)
     envelope_option = build_envelope_option(actor, job_id, request)
     return job_message(
-        actor, job_id, encoded_payload, envelope_option, request.priority, int(time.time() * 1000)
+        actor.queue_name,
+        actor.actor_name,
+        job_id,
+        encoded_payload,
+        envelope_option,
+        PRIORITY_VALUES[request.priority],
+        int(time.time() * 1000),
     )
 
 
 def job_message(
-    actor: JobActor,
+    queue_name: str,
+    actor_name: str,
     job_id: str,
     encoded_payload: Any,
     envelope_option: dict[str, Any],
-    priority: Priority,
+    priority_value: str,
     timestamp_ms: int,
 ) -> Message:
-    """Return the Dramatiq message of one job, with its envelope and priority options."""
+    """Return the Dramatiq message of one job, with its envelope and priority options.
+
+    The caller passes the actor's names and the stored priority value, so a
+    bulk send looks them up once for all its jobs.
+    """
     # Built once with its final options, because ``Actor.message_with_options``
     # followed by ``Message.copy`` builds two messages, and the copy goes
     # through ``dataclasses.replace``.
     return new_message(
-        actor.actor.queue_name,
-        actor.actor_name,
+        queue_name,
+        actor_name,
         (encoded_payload,),
         {},
-        {ENVELOPE_OPTION: envelope_option, PRIORITY_OPTION: PRIORITY_VALUES[priority]},
+        {ENVELOPE_OPTION: envelope_option, PRIORITY_OPTION: priority_value},
         job_id,
         timestamp_ms,
     )

@@ -20,7 +20,7 @@ from dramatiq import Message
 _new_instance = object.__new__
 
 #: The fields of ``Message``, in the order of ``new_message``'s arguments.
-_FIELD_NAMES = ("queue_name", "actor_name", "args", "kwargs", "options", "message_id", "message_timestamp")
+MESSAGE_FIELDS = ("queue_name", "actor_name", "args", "kwargs", "options", "message_id", "message_timestamp")
 
 
 def _filled(
@@ -58,7 +58,7 @@ def _filling_matches_constructor() -> bool:
 
 
 def _constructed(*args: Any, **kwargs: Any) -> Message:
-    return Message(**dict(zip(_FIELD_NAMES, args)), **kwargs)
+    return Message(**dict(zip(MESSAGE_FIELDS, args)), **kwargs)
 
 
 #: ``new_message(queue_name, actor_name, args, kwargs, options, message_id,
