@@ -9,6 +9,11 @@ envelope, the idempotency claim and job record events. The peers use
 warm up connections and scripts. The bulk call is timed from the list of
 payload dicts to its return, so it includes building each system's message
 objects.
+
+The product runs a second time without its tracking middleware, so without
+the job record event and the send count that each send's script call writes.
+That row shows what the job records add to a send that validates the
+payload, builds the envelope and claims the idempotency key.
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ from bench.harness.session import BenchRun, progress
 from bench.harness.systems import LABELS, SYSTEMS
 
 MODES = {"single": "enqueue_single", "bulk": "enqueue_bulk"}
+WITHOUT_RECORDS = "Product without job records"
+#: Report row, system and environment overrides of each measurement.
+ROWS = [(LABELS[system], system, {}) for system in SYSTEMS] + [
+    (WITHOUT_RECORDS, "product", {"DJANGO_SETTINGS_MODULE": "bench.settings_baseline"}),
+]
 
 
 def run(bench: BenchRun) -> None:
@@ -25,9 +35,9 @@ def run(bench: BenchRun) -> None:
     timeout = 120 + jobs / 20
     for mode, scenario in MODES.items():
         for repeat in range(bench.settings.repeats):
-            for system in SYSTEMS:
-                progress(f"{scenario} {repeat + 1}/{bench.settings.repeats}: {LABELS[system]}")
-                deployment = bench.deploy(system)
+            for label, system, env in ROWS:
+                progress(f"{scenario} {repeat + 1}/{bench.settings.repeats}: {label}")
+                deployment = bench.deploy(system, **env)
                 client = deployment.client()
                 try:
                     result = bench.run_client(
@@ -36,7 +46,7 @@ def run(bench: BenchRun) -> None:
                     )
                     waiting = deployment.state(client, jobs + warmup).waiting
                 except (RuntimeError, TimeoutError) as exc:
-                    bench.error(scenario, f"{LABELS[system]}, repeat {repeat + 1}: {exc}")
+                    bench.error(scenario, f"{label}, repeat {repeat + 1}: {exc}")
                     continue
                 finally:
                     deployment.cleanup(client)
@@ -44,8 +54,8 @@ def run(bench: BenchRun) -> None:
                 if waiting != jobs + warmup:
                     bench.error(
                         scenario,
-                        f"{LABELS[system]}, repeat {repeat + 1}: {waiting} jobs in the queue, "
+                        f"{label}, repeat {repeat + 1}: {waiting} jobs in the queue, "
                         f"expected {jobs + warmup}.",
                     )
                     continue
-                bench.record(scenario, LABELS[system], "jobs_per_second", jobs / result["seconds"])
+                bench.record(scenario, label, "jobs_per_second", jobs / result["seconds"])
