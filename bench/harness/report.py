@@ -120,6 +120,13 @@ def evaluate_targets(bench: BenchRun) -> list[TargetResult]:
         targets.append(_at_most(f"Latency {mode} p99 <= 6 ms", p99, 6.0, " ms", ms))
         targets.append(_at_most(f"Latency {mode} p50 <= Celery's", p50, _median(bench, scenario, "Celery", "p50_ms"), " ms", ms))
         targets.append(_at_most(f"Latency {mode} p99 <= Celery's", p99, _median(bench, scenario, "Celery", "p99_ms"), " ms", ms))
+    back_to_back_p99 = lambda row: _median(bench, "latency_back_to_back", row, "p99_ms")  # noqa: E731
+    targets.append(
+        _at_most(
+            "Latency back-to-back p99 without job records <= Celery's",
+            back_to_back_p99(WITHOUT_RECORDS), back_to_back_p99("Celery"), " ms", ms,
+        )
+    )
 
     idle = lambda row: _median(bench, "idle_load", row, "commands_per_second")  # noqa: E731
     targets.append(_at_most("Idle Redis load <= plain Dramatiq's", idle(PRODUCT), idle(DRAMATIQ), " commands/s", ms))

@@ -16,6 +16,11 @@ BLPOP. Latency is the difference.
 
 Every producer first sends untimed probes and waits for them, which also
 waits until its worker takes jobs.
+
+After the back-to-back turns of the four systems, the product is measured
+back to back once more without job records. That worker runs on
+``bench.settings_baseline``, which leaves out the tracking middleware, with
+no record writer beside it, and only for that turn.
 """
 
 from __future__ import annotations
@@ -27,14 +32,49 @@ from bench.harness.processes import ManagedProcess, start_companions
 from bench.harness.session import BenchRun, progress
 from bench.harness.stats import percentile
 from bench.harness.systems import LABELS, SYSTEMS
+from bench.scenarios.enqueue import WITHOUT_RECORDS
 
 WORKER_CONFIGS = {"product": (1, 8), "dramatiq": (1, 8), "celery": (2, 0), "rq": (1, 0)}
 PERCENTILES = (50, 95, 99)
+#: The product's settings without the tracking middleware, and no record writer beside the worker.
+WITHOUT_RECORDS_ENV = {"DJANGO_SETTINGS_MODULE": "bench.settings_baseline", "QUEUE_RECORD_WRITER": "worker"}
 
 
-def _record(bench: BenchRun, scenario: str, system: str, latencies: list[float]) -> None:
+def _record(bench: BenchRun, scenario: str, row: str, latencies: list[float]) -> None:
     for percent in PERCENTILES:
-        bench.record(scenario, LABELS[system], f"p{percent}_ms", percentile(latencies, percent))
+        bench.record(scenario, row, f"p{percent}_ms", percentile(latencies, percent))
+
+
+def _back_to_back(bench: BenchRun, deployment, row: str, repeat: int) -> None:
+    settings = bench.settings
+    progress(f"latency back-to-back {repeat + 1}/{settings.repeats}: {row}")
+    try:
+        result = bench.run_client(
+            deployment, "latency", "--mode", "back-to-back",
+            "--probes", str(settings.latency_probes), "--warmup", "3",
+            timeout=120 + settings.latency_probes,
+        )
+    except (RuntimeError, TimeoutError) as exc:
+        bench.error("latency_back_to_back", f"{row}, repeat {repeat + 1}: {exc}")
+        return
+    _record(bench, "latency_back_to_back", row, result["latencies_ms"])
+
+
+def _back_to_back_without_records(bench: BenchRun, repeat: int) -> None:
+    deployment = bench.deploy("product", **WITHOUT_RECORDS_ENV)
+    processes, threads = WORKER_CONFIGS["product"]
+    worker = ManagedProcess(
+        deployment.worker_command(processes, threads),
+        deployment.env,
+        bench.log_path("product-without-records-latency-worker"),
+    )
+    try:
+        _back_to_back(bench, deployment, WITHOUT_RECORDS, repeat)
+    finally:
+        worker.stop()
+        client = deployment.client()
+        deployment.cleanup(client)
+        client.close()
 
 
 def _idle_round(bench: BenchRun, deployments: dict, repeat: int) -> None:
@@ -68,7 +108,7 @@ def _idle_round(bench: BenchRun, deployments: dict, repeat: int) -> None:
     for system, exc in errors.items():
         bench.error("latency_idle", f"{LABELS[system]}, repeat {repeat + 1}: {exc}")
     for system, latencies in results.items():
-        _record(bench, "latency_idle", system, latencies)
+        _record(bench, "latency_idle", LABELS[system], latencies)
 
 
 def run(bench: BenchRun) -> None:
@@ -91,17 +131,8 @@ def run(bench: BenchRun) -> None:
                     deployment, lambda name, system=system: bench.log_path(f"{system}-latency-{name}")
                 )
             for system, deployment in deployments.items():
-                progress(f"latency back-to-back {repeat + 1}/{settings.repeats}: {LABELS[system]}")
-                try:
-                    result = bench.run_client(
-                        deployment, "latency", "--mode", "back-to-back",
-                        "--probes", str(settings.latency_probes), "--warmup", "3",
-                        timeout=120 + settings.latency_probes,
-                    )
-                except (RuntimeError, TimeoutError) as exc:
-                    bench.error("latency_back_to_back", f"{LABELS[system]}, repeat {repeat + 1}: {exc}")
-                    continue
-                _record(bench, "latency_back_to_back", system, result["latencies_ms"])
+                _back_to_back(bench, deployment, LABELS[system], repeat)
+            _back_to_back_without_records(bench, repeat)
             progress(f"latency idle {repeat + 1}/{settings.repeats}: all systems, staggered")
             _idle_round(bench, deployments, repeat)
         finally:

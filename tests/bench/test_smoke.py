@@ -119,6 +119,16 @@ def test_smoke_latency_percentiles(smoke_run: dict, scenario: str) -> None:
         assert 0 < p50 <= p95 <= p99, system
 
 
+def test_smoke_latency_without_records(smoke_run: dict) -> None:
+    rows = smoke_run["data"]["results"]
+    p50, p95, p99 = (
+        rows["latency_back_to_back"]["Product without job records"][f"p{percent}_ms"][0] for percent in (50, 95, 99)
+    )
+    assert 0 < p50 <= p95 <= p99
+    # Measured back to back only: its worker runs for that turn alone.
+    assert "Product without job records" not in rows["latency_idle"]
+
+
 def test_smoke_idle_load_counts_commands(smoke_run: dict) -> None:
     rows = smoke_run["data"]["results"]["idle_load"]
     for system in ("Product", "Plain Dramatiq"):
@@ -165,7 +175,7 @@ def test_smoke_report_lists_targets(smoke_run: dict) -> None:
     report = smoke_run["report"]
     targets = report.split("## Targets")[1].split("## Single enqueue")[0]
     lines = [line for line in targets.splitlines() if line.startswith("| ") and "Target" not in line]
-    assert len(lines) == 25
+    assert len(lines) == 26
     with_postgres = _is_postgres(os.environ.get("DATABASE_URL"))
     for line in lines:
         result = line.split(" | ")[2]
