@@ -58,7 +58,4 @@ def priority_value(message: Any) -> str:
 
 def get_priority(message: Any) -> Priority:
     """Return the priority level of a Dramatiq message (normal when unset or unknown)."""
-    try:
-        return parse_priority(message.options.get(PRIORITY_OPTION))
-    except ValueError:
-        return Priority.NORMAL
+    return _LEVELS[priority_value(message)]
