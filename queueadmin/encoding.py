@@ -204,9 +204,8 @@ def decode_message(data: bytes) -> dramatiq.Message:
     """
     if type(dramatiq.get_encoder()) is JSONEncoder:
         try:
-            fields = orjson.loads(data)
-            fields["args"] = tuple(fields["args"])
-            return new_message(**fields)
+            # new_message turns the decoded args list into a tuple, as the constructor does.
+            return new_message(**orjson.loads(data))
         except (orjson.JSONDecodeError, KeyError, TypeError):
             pass
     return dramatiq.Message.decode(data)
